@@ -8,6 +8,7 @@ than migrating again.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -21,7 +22,7 @@ def ecliptix_template(pg_server: PgServer) -> Iterator[str]:
     """Name of a database on pg_server holding the deployed Ecliptix schema."""
     url = pg_server.create_database()
     deploy_ecliptix(url)
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = urlsplit(url).path.lstrip("/")  # the embedded URL carries ?host=/path
     yield name
     pg_server.drop_database(url)
 
