@@ -61,17 +61,32 @@ def _start_embedded(base: Path) -> str:
     return str(server.get_uri("postgres"))
 
 
+_SERVERS: dict[str, PgServer] = {}
+
+
+def get_pg_server(label: str, tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+    """Return the server for a label ('embedded' or 'service'), starting it once per session."""
+    if label not in _SERVERS:
+        if label == "service":
+            admin_url = os.environ[SERVICE_URL_ENV]
+        else:
+            admin_url = _start_embedded(tmp_path_factory.mktemp("embedded"))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        assert row is not None
+        _SERVERS[label] = PgServer(label=label, admin_url=admin_url, version=str(row[0]))
+    return _SERVERS[label]
+
+
+def pg_params() -> list[str]:
+    """Return the labels of the PostgreSQL servers this run tests on."""
+    return _pg_params()
+
+
 @pytest.fixture(scope="session", params=_pg_params())
 def pg_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PgServer:
     """A PostgreSQL server: the embedded one, or the service from PERSISTOR_TEST_URL."""
-    if request.param == "service":
-        admin_url = os.environ[SERVICE_URL_ENV]
-    else:
-        admin_url = _start_embedded(tmp_path_factory.mktemp("embedded"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    assert row is not None
-    return PgServer(label=str(request.param), admin_url=admin_url, version=str(row[0]))
+    return get_pg_server(str(request.param), tmp_path_factory)
 
 
 @pytest.fixture

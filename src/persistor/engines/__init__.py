@@ -1,1 +1,34 @@
-"""persistor."""
+"""Database engines behind one interface, chosen by URL scheme."""
+
+from __future__ import annotations
+
+from persistor.engines.base import Engine
+from persistor.errors import UsageError
+from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, sqlite_path
+
+
+def open_engine(
+    url: str, schema: str | None, history_table: str, connect_timeout: int = 10
+) -> Engine:
+    """Connect to the database a URL names, with the engine for its scheme."""
+    scheme = scheme_of(url)
+    if scheme in POSTGRES_SCHEMES:
+        from persistor.engines.postgres import PostgresEngine
+
+        return PostgresEngine(url, schema, history_table, connect_timeout)
+    if scheme == "sqlite":
+        from persistor.engines.sqlite import SqliteEngine
+
+        try:
+            path = sqlite_path(url)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return SqliteEngine(path, schema, history_table)
+    shown = mask_url(url)
+    raise UsageError(
+        f"unsupported database URL {shown!r}: the scheme must be postgresql://, postgres:// "
+        "or sqlite:/// (have you set --url or PERSISTOR_URL?)"
+    )
+
+
+__all__ = ["Engine", "open_engine"]

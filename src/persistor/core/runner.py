@@ -1,0 +1,132 @@
+"""Running scripts through an engine: one transaction per script with its history row."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from persistor.core.scripts import ScriptFile, ScriptKind
+from persistor.core.source import ExpandedScript
+from persistor.core.splitter import SplitError, Statement, needs_no_transaction, split_statements
+from persistor.engines.base import Engine, HistoryType, NewHistoryRow, StatementFailed
+from persistor.errors import MigrationError, Problem, SourceLocation
+
+NO_TRANSACTION = "no-transaction"
+
+
+@dataclass(frozen=True)
+class PreparedScript:
+    """A script split into statements, with how it must run."""
+
+    file: ScriptFile
+    source: ExpandedScript
+    statements: tuple[Statement, ...]
+    transactional: bool
+
+
+def prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
+    """Split a script and decide whether it runs in a transaction; a Problem if it cannot run."""
+    try:
+        statements = tuple(
+            split_statements(source.text, "sqlite" if dialect == "sqlite" else "postgresql")
+        )
+    except SplitError as exc:
+        loc = source.locate(exc.line)
+        return Problem("syntax", file.name, f"{loc}: {exc}")
+    if NO_TRANSACTION in source.directives:
+        return PreparedScript(file, source, statements, transactional=False)
+    if dialect != "postgresql":
+        return PreparedScript(file, source, statements, transactional=True)
+    outside = [s for s in statements if needs_no_transaction(s.text)]
+    if outside and len(outside) == len(statements):
+        return PreparedScript(file, source, statements, transactional=False)
+    if outside:
+        first = outside[0]
+        loc = source.locate(first.line)
+        return Problem(
+            "mixed_transaction",
+            file.name,
+            f"{loc}: '{_head(first.text)}' cannot run inside a transaction, but the file also holds "
+            "ordinary statements; move it to a migration of its own (it then runs without a "
+            "transaction), or add '-- persistor:no-transaction' at the top to run the whole file "
+            "statement by statement",
+        )
+    return PreparedScript(file, source, statements, transactional=True)
+
+
+def _head(text: str, width: int = 60) -> str:
+    first = " ".join(text.split())
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
+def history_type(file: ScriptFile) -> HistoryType:
+    """Return the history row type for a script kind."""
+    return "UNDO" if file.kind is ScriptKind.UNDO else "SQL"
+
+
+def _row(script: PreparedScript, rank: int, elapsed_ms: int, success: bool) -> NewHistoryRow:
+    f = script.file
+    return NewHistoryRow(
+        installed_rank=rank,
+        version=f.version.text if f.version is not None else None,
+        description=f.description,
+        type=history_type(f),
+        script=f.name,
+        checksum=script.source.checksum,
+        execution_time_ms=elapsed_ms,
+        success=success,
+    )
+
+
+def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
+    line = stmt.line
+    if exc.position:
+        line += stmt.text[: exc.position - 1].count("\n")
+    loc: SourceLocation = script.source.locate(line)
+    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+    message = f"{script.file.name} failed at {loc}: {exc.message}{state}"
+    if exc.detail:
+        message += "\n" + exc.detail
+    if script.transactional:
+        message += "\nNothing of this script was applied; fix it and run migrate again."
+    return MigrationError(
+        message,
+        script=script.file.name,
+        location=loc,
+        sqlstate=exc.sqlstate,
+        server_message=exc.message,
+    )
+
+
+def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
+    """Apply one script and record it; return its execution time in milliseconds."""
+    started = time.perf_counter()
+    if script.transactional:
+        with engine.transaction():
+            engine.prepare_script()
+            _execute_all(engine, script, script.statements)
+            elapsed = int((time.perf_counter() - started) * 1000)
+            engine.insert_history(_row(script, rank, elapsed, True))
+        return elapsed
+    engine.prepare_script()
+    for stmt in script.statements:
+        try:
+            engine.execute(stmt.text)
+        except StatementFailed as exc:
+            # Earlier statements are committed: record the failure so later runs
+            # refuse until someone looks (repair).
+            elapsed = int((time.perf_counter() - started) * 1000)
+            engine.insert_history(_row(script, rank, elapsed, False))
+            raise _failure(script, stmt, exc) from None
+    elapsed = int((time.perf_counter() - started) * 1000)
+    engine.insert_history(_row(script, rank, elapsed, True))
+    return elapsed
+
+
+def _execute_all(engine: Engine, script: PreparedScript, statements: Sequence[Statement]) -> None:
+    for stmt in statements:
+        try:
+            engine.execute(stmt.text)
+        except StatementFailed as exc:
+            raise _failure(script, stmt, exc) from None

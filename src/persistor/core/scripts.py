@@ -1,0 +1,197 @@
+"""Finding migration files in the locations and reading their names."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import total_ordering
+from pathlib import Path
+
+from persistor.errors import Problem
+
+
+class ScriptKind(enum.Enum):
+    """What a migration file is, by its name."""
+
+    VERSIONED = "V"
+    REPEATABLE = "R"
+    UNDO = "U"
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    """A migration version: digits with '.' or '_' separators, compared part by part."""
+
+    text: str
+    parts: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Parse '1.2', '001' or '2026_11_25'; trailing zero parts do not matter."""
+        if not _VERSION_RE.fullmatch(text):
+            raise ValueError(f"not a version: {text!r} (expected digits separated by '.' or '_')")
+        parts = tuple(int(p) for p in re.split(r"[._]", text))
+        while len(parts) > 1 and parts[-1] == 0:
+            parts = parts[:-1]
+        return cls(text=text, parts=parts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self.parts == other.parts
+
+    def __hash__(self) -> int:
+        return hash(self.parts)
+
+    def __lt__(self, other: Version) -> bool:
+        return self.parts < other.parts
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_VERSION_RE = re.compile(r"\d+(?:[._]\d+)*")
+_VERSIONED_RE = re.compile(r"(?P<kind>[VU])(?P<version>\d+(?:[._]\d+)*)__(?P<desc>.*[^_].*)\.sql")
+_REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
+# Names that were probably meant as migrations: a V/R/U prefix in any case
+# followed by a digit or an underscore.
+_ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.sql", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ScriptFile:
+    """A migration file found on disk."""
+
+    kind: ScriptKind
+    version: Version | None
+    description: str
+    path: Path
+    name: str  # path relative to its location, with '/' separators
+
+    @property
+    def sort_key(self) -> tuple[int, tuple[int, ...], str]:
+        """Order: versioned by version, then repeatables by description."""
+        if self.version is not None:
+            return (0, self.version.parts, self.name)
+        return (1, (), self.description)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Every migration file in the locations, and what is wrong with their names."""
+
+    versioned: tuple[ScriptFile, ...]
+    repeatable: tuple[ScriptFile, ...]
+    undo: dict[Version, ScriptFile]
+    problems: tuple[Problem, ...]
+
+
+def describe(raw: str) -> str:
+    """Turn the description part of a file name into words."""
+    return raw.replace("_", " ").strip()
+
+
+def parse_name(path: Path, name: str) -> ScriptFile | Problem | None:
+    """Read one file name: a script, a naming problem, or None for a non-migration file."""
+    base = path.name
+    m = _VERSIONED_RE.fullmatch(base)
+    if m:
+        kind = ScriptKind.VERSIONED if m["kind"] == "V" else ScriptKind.UNDO
+        version = Version.parse(m["version"])
+        return ScriptFile(kind, version, describe(m["desc"]), path, name)
+    m = _REPEATABLE_RE.fullmatch(base)
+    if m:
+        return ScriptFile(ScriptKind.REPEATABLE, None, describe(m["desc"]), path, name)
+    if _ATTEMPT_RE.fullmatch(base):
+        return Problem("bad_name", name, _naming_advice(base))
+    return None
+
+
+def _naming_advice(base: str) -> str:
+    prefix = base[0]
+    if prefix.islower():
+        return (
+            f"looks like a migration but the prefix '{prefix}' is lower case; "
+            f"rename it to start with '{prefix.upper()}' (e.g. V001__add_users.sql)"
+        )
+    if prefix in "VU" and not re.match(r"[VU]\d", base):
+        return f"has no version after the prefix; name it like {prefix}001__description.sql"
+    if "__" not in base:
+        return (
+            "needs two underscores between the version and the description; "
+            "name it like V001__add_users.sql or R__views.sql"
+        )
+    return (
+        "does not match V<version>__<description>.sql, U<version>__<description>.sql "
+        "or R__<description>.sql; rename it, or move it out of the migration locations"
+    )
+
+
+def discover(locations: Sequence[Path]) -> Discovery:
+    """Find all migration files under the locations (recursively), sorted."""
+    versioned: list[ScriptFile] = []
+    repeatable: list[ScriptFile] = []
+    undo: dict[Version, ScriptFile] = {}
+    problems: list[Problem] = []
+    by_version: dict[Version, ScriptFile] = {}
+    by_description: dict[str, ScriptFile] = {}
+    for location in locations:
+        if not location.is_dir():
+            problems.append(
+                Problem(
+                    "missing_location",
+                    str(location),
+                    "migration location does not exist or is not a directory; "
+                    "create it or fix --location / PERSISTOR_LOCATIONS",
+                )
+            )
+            continue
+        for path in _sql_files(location):
+            name = path.relative_to(location).as_posix()
+            parsed = parse_name(path, name)
+            if parsed is None:
+                continue
+            if isinstance(parsed, Problem):
+                problems.append(parsed)
+                continue
+            if parsed.kind is ScriptKind.UNDO:
+                assert parsed.version is not None
+                if parsed.version in undo:
+                    problems.append(_duplicate(parsed, undo[parsed.version]))
+                undo[parsed.version] = parsed
+            elif parsed.kind is ScriptKind.VERSIONED:
+                assert parsed.version is not None
+                twin = by_version.get(parsed.version)
+                if twin is not None:
+                    problems.append(_duplicate(parsed, twin))
+                    continue
+                by_version[parsed.version] = parsed
+                versioned.append(parsed)
+            else:
+                other = by_description.get(parsed.description)
+                if other is not None:
+                    problems.append(_duplicate(parsed, other))
+                    continue
+                by_description[parsed.description] = parsed
+                repeatable.append(parsed)
+    versioned.sort(key=lambda s: s.sort_key)
+    repeatable.sort(key=lambda s: s.sort_key)
+    return Discovery(tuple(versioned), tuple(repeatable), undo, tuple(problems))
+
+
+def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:
+    what = (
+        f"version {one.version}" if one.version is not None else f"description {one.description!r}"
+    )
+    return Problem(
+        "duplicate",
+        one.name,
+        f"{what} is used by both {other.path} and {one.path}; give one of them another "
+        f"{'version' if one.version is not None else 'name'}",
+    )
+
+
+def _sql_files(location: Path) -> Iterable[Path]:
+    # os.scandir via rglob; sorted so discovery is deterministic on every filesystem.
+    return sorted(p for p in location.rglob("*") if p.suffix.lower() == ".sql" and p.is_file())

@@ -1,0 +1,220 @@
+"""Reading a script's text: includes, placeholders, directives and the checksum.
+
+The expanded text is what runs and what the checksum covers. Each line of it
+remembers the file and line it came from, so errors point at the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from persistor.errors import Problem, SourceLocation
+
+CHECKSUM_ALGORITHM = "sha256"
+KNOWN_DIRECTIVES = frozenset({"no-transaction"})
+
+_INCLUDE_RE = re.compile(r"^[ \t]*\\(ir|include_relative|i|include)[ \t]+(.+?)[ \t]*;?[ \t]*$")
+_PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.:-]*)\}")
+_DIRECTIVE_RE = re.compile(r"^\s*--\s*persistor:([A-Za-z0-9_-]+)\s*$")
+
+
+@dataclass(frozen=True)
+class ExpandedScript:
+    """The fully expanded text of a script and where each of its lines came from."""
+
+    text: str
+    checksum: str
+    directives: frozenset[str]
+    problems: tuple[Problem, ...] = ()
+    # origins[i] is the (file, line) of line i+1 of text; empty when the text is
+    # the file itself, unchanged line for line.
+    origins: tuple[tuple[str, int], ...] = field(default=(), repr=False)
+    path: str = ""
+
+    def locate(self, line: int) -> SourceLocation:
+        """Map a 1-based line of the expanded text to the file and line it came from."""
+        if self.origins and 1 <= line <= len(self.origins):
+            path, src_line = self.origins[line - 1]
+            return SourceLocation(path, src_line)
+        return SourceLocation(self.path, line)
+
+
+def checksum_of(text: str) -> str:
+    """Return the stored form of a text's checksum: '<algorithm>:<hex>'."""
+    return f"{CHECKSUM_ALGORITHM}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
+def normalise(raw: bytes) -> str:
+    """Decode UTF-8, drop a byte-order mark and turn CRLF/CR line endings into LF."""
+    text = raw.decode("utf-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def read_directives(text: str) -> tuple[frozenset[str], list[str]]:
+    """Read '-- persistor:<name>' comments from the leading comment lines."""
+    found: set[str] = set()
+    unknown: list[str] = []
+    for line in text.split("\n", 20)[:20]:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("--"):
+            break
+        m = _DIRECTIVE_RE.match(stripped)
+        if m:
+            name = m.group(1)
+            if name in KNOWN_DIRECTIVES:
+                found.add(name)
+            else:
+                unknown.append(name)
+    return frozenset(found), unknown
+
+
+class _Expander:
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        placeholders: Mapping[str, str],
+        script_name: str,
+    ) -> None:
+        self.roots = [r.resolve() for r in roots]
+        self.placeholders = placeholders
+        self.script_name = script_name
+        self.problems: list[Problem] = []
+        self.lines: list[str] = []
+        self.origins: list[tuple[str, int]] = []
+
+    def problem(self, code: str, message: str) -> None:
+        self.problems.append(Problem(code, self.script_name, message))
+
+    def inside_roots(self, path: Path) -> bool:
+        return any(path == root or root in path.parents for root in self.roots)
+
+    def read(self, path: Path, shown: str) -> str | None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            self.problem("unreadable", f"cannot read {shown}: {exc.strerror}")
+            return None
+        try:
+            return normalise(raw)
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            self.problem(
+                "encoding",
+                f"{shown} line {line} is not valid UTF-8 (byte offset {exc.start}); "
+                "save the file as UTF-8",
+            )
+            return None
+
+    def expand(self, path: Path, shown: str, stack: tuple[Path, ...]) -> None:
+        text = self.read(path, shown)
+        if text is None:
+            return
+        simple = "\\" not in text and "${" not in text
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        if simple:
+            self.lines.extend(lines)
+            self.origins.extend((shown, n) for n in range(1, len(lines) + 1))
+            return
+        for n, line in enumerate(lines, start=1):
+            m = _INCLUDE_RE.match(line) if line.lstrip().startswith("\\") else None
+            if m:
+                self.include(path, shown, n, m.group(1), m.group(2), stack)
+                continue
+            if "${" in line:
+                line = self.substitute(line, shown, n)
+            self.lines.append(line)
+            self.origins.append((shown, n))
+
+    def include(
+        self, path: Path, shown: str, n: int, command: str, target: str, stack: tuple[Path, ...]
+    ) -> None:
+        if command in ("i", "include"):
+            self.problem(
+                "include",
+                f"{shown} line {n}: \\{command} resolves from the current directory; "
+                f"use \\ir so the path is relative to the including file",
+            )
+            return
+        target = target.strip("'\"")
+        resolved = (path.parent / target).resolve()
+        where = f"{shown} line {n}"
+        if not self.inside_roots(resolved):
+            self.problem(
+                "include",
+                f"{where}: \\ir {target} points outside the migration locations; "
+                "move the file inside a location",
+            )
+        elif resolved in stack:
+            chain = " -> ".join(p.name for p in (*stack, resolved))
+            self.problem(
+                "include", f"{where}: \\ir {target} makes a cycle ({chain}); remove one include"
+            )
+        elif not resolved.is_file():
+            self.problem("include", f"{where}: \\ir {target}: file not found ({resolved})")
+        else:
+            self.expand(resolved, self.shown_name(resolved), (*stack, resolved))
+
+    def shown_name(self, path: Path) -> str:
+        for root in self.roots:
+            if root in path.parents:
+                return path.relative_to(root).as_posix()
+        return str(path)
+
+    def substitute(self, line: str, shown: str, n: int) -> str:
+        def replace(m: re.Match[str]) -> str:
+            name = m.group(1)
+            value = self.placeholders.get(name)
+            if value is None:
+                self.problem(
+                    "placeholder",
+                    f"{shown} line {n}: placeholder ${{{name}}} is not defined; define it with "
+                    f"--placeholder {name}=VALUE, PERSISTOR_PLACEHOLDERS_{name.upper()} "
+                    "or [placeholders] in persistor.toml",
+                )
+                return m.group(0)
+            return value
+
+        return _PLACEHOLDER_RE.sub(replace, line)
+
+
+def expand_script(
+    path: Path,
+    name: str,
+    roots: Sequence[Path],
+    placeholders: Mapping[str, str],
+) -> ExpandedScript:
+    """Expand a script's includes and placeholders and compute its checksum."""
+    expander = _Expander(roots, placeholders, name)
+    resolved = path.resolve()
+    expander.expand(resolved, name, (resolved,))
+    text = "\n".join(expander.lines) + ("\n" if expander.lines else "")
+    directives, unknown = read_directives(text)
+    for directive in unknown:
+        expander.problem(
+            "directive",
+            f"unknown directive '-- persistor:{directive}'; known: "
+            + ", ".join(sorted(KNOWN_DIRECTIVES)),
+        )
+    if not text.strip():
+        expander.problem("empty", "the file is empty; write the migration or delete the file")
+    plain = all(origin[0] == name for origin in expander.origins)
+    return ExpandedScript(
+        text=text,
+        checksum=checksum_of(text),
+        directives=directives,
+        problems=tuple(expander.problems),
+        origins=() if plain else tuple(expander.origins),
+        path=name,
+    )

@@ -1,0 +1,161 @@
+"""The one small interface every database engine implements.
+
+The core plans and applies migrations through these methods only; it never
+imports a driver. An engine swaps SQL and a few hooks, not logic.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Literal
+
+HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One row of the history table."""
+
+    installed_rank: int
+    version: str | None
+    description: str
+    type: str
+    script: str
+    checksum: str | None
+    installed_by: str
+    installed_at: datetime | None
+    execution_time_ms: int
+    success: bool
+
+
+@dataclass(frozen=True)
+class NewHistoryRow:
+    """A history row about to be written; rank and time are the engine's to fill."""
+
+    installed_rank: int
+    version: str | None
+    description: str
+    type: HistoryType
+    script: str
+    checksum: str | None
+    execution_time_ms: int
+    success: bool
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What `persistor test` reports about the connection."""
+
+    engine: str
+    server_version: str
+    user: str
+    database: str
+    schema: str
+
+
+@dataclass(frozen=True)
+class ForeignJournal:
+    """Rows read from another tool's history table (Flyway, DbUp) for `baseline`."""
+
+    tool: str
+    table: str
+    rows: tuple[NewHistoryRow, ...]
+    skipped: tuple[str, ...]
+
+
+class StatementFailed(Exception):
+    """A statement failed on the server; carries what the server said."""
+
+    def __init__(
+        self, message: str, sqlstate: str | None, position: int | None, detail: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.position = position  # 1-based character offset in the statement, if known
+        self.detail = detail
+
+
+WaitCallback = Callable[[str], None]
+
+
+class Engine(abc.ABC):
+    """A connection to one database, with the operations the migrator needs."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[Literal["postgresql", "sqlite"]]
+    # Whether DDL commits with the transaction, so a script and its history row are atomic.
+    transactional_ddl: ClassVar[bool] = True
+
+    def __init__(self, schema: str | None, history_table: str) -> None:
+        self.schema = schema or self.default_schema
+        self.history_table = history_table
+
+    @property
+    @abc.abstractmethod
+    def default_schema(self) -> str:
+        """Return the schema used when none is configured."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection; releases a session lock if one is held."""
+
+    @abc.abstractmethod
+    def server_info(self) -> ServerInfo:
+        """Return engine, server version, user, database and schema."""
+
+    @abc.abstractmethod
+    def lock(self, timeout: float, on_wait: WaitCallback) -> AbstractContextManager[None]:
+        """Hold the migration lock for this schema and history table while inside."""
+
+    @abc.abstractmethod
+    def read_history(self) -> list[HistoryRow]:
+        """Return the history rows in rank order; empty when the table does not exist."""
+
+    @abc.abstractmethod
+    def ensure_history(self) -> None:
+        """Create the schema and the history table when missing (inside the lock)."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Run the block in one transaction: commit on success, roll back on error."""
+
+    @abc.abstractmethod
+    def prepare_script(self) -> None:
+        """Reset session state (search path) before a script's statements run."""
+
+    @abc.abstractmethod
+    def execute(self, statement: str) -> None:
+        """Run one statement; raise StatementFailed with the server's diagnostics."""
+
+    @abc.abstractmethod
+    def insert_history(self, row: NewHistoryRow) -> None:
+        """Append a history row."""
+
+    @abc.abstractmethod
+    def delete_history(self, ranks: Sequence[int]) -> None:
+        """Delete history rows by rank."""
+
+    @abc.abstractmethod
+    def update_checksum(self, rank: int, checksum: str) -> None:
+        """Set the stored checksum of one history row."""
+
+    @abc.abstractmethod
+    def clean(self) -> list[str]:
+        """Drop every object in the schema; return what was dropped."""
+
+    def foreign_journal(self) -> ForeignJournal | None:
+        """Return another tool's history found in the database, if any."""
+        return None
+
+    def syntax_problems(self, text: str) -> list[tuple[int, str]]:
+        """Return (offset, message) for syntax errors found offline, if the engine can parse."""
+        return []
+
+    def iter_history(self) -> Iterator[HistoryRow]:
+        """Iterate over the history rows in rank order."""
+        return iter(self.read_history())

@@ -1,0 +1,258 @@
+"""PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+
+import psycopg
+from psycopg import sql
+
+from persistor.engines.base import (
+    Engine,
+    ForeignJournal,
+    HistoryRow,
+    NewHistoryRow,
+    ServerInfo,
+    StatementFailed,
+    WaitCallback,
+)
+from persistor.errors import ConnectError, LockTimeoutError, UsageError
+from persistor.urls import mask_url
+
+APPLICATION_NAME = "persistor"
+
+
+def lock_key(schema: str, history_table: str) -> int:
+    """Return the advisory lock key for one schema and history table (a signed int8)."""
+    digest = hashlib.sha256(f"persistor:{schema}.{history_table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresEngine(Engine):
+    """PostgreSQL 15+; autocommit connection, explicit transactions per script."""
+
+    name: ClassVar[str] = "postgresql"
+    dialect: ClassVar[Literal["postgresql", "sqlite"]] = "postgresql"
+    transactional_ddl: ClassVar[bool] = True
+
+    def __init__(
+        self, url: str, schema: str | None, history_table: str, connect_timeout: int = 10
+    ) -> None:
+        super().__init__(schema, history_table)
+        try:
+            self.conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
+                url,
+                autocommit=True,
+                application_name=APPLICATION_NAME,
+                connect_timeout=connect_timeout,
+            )
+        except psycopg.ProgrammingError as exc:
+            raise UsageError(
+                f"invalid PostgreSQL URL {mask_url(url)}: {exc}; expected "
+                "postgresql://user@host:port/database"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise ConnectError(
+                f"cannot connect to {mask_url(url)}: {_first_line(str(exc))}; check that the "
+                "server is running, the host/port/database are right, and the password "
+                "(PGPASSWORD, ~/.pgpass or the URL)"
+            ) from None
+        self._table = sql.Identifier(self.schema, history_table)
+
+    @property
+    def default_schema(self) -> str:
+        return "public"
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def server_info(self) -> ServerInfo:
+        row = self.conn.execute(
+            "SELECT current_setting('server_version'), current_user, current_database()"
+        ).fetchone()
+        assert row is not None
+        return ServerInfo("postgresql", str(row[0]), str(row[1]), str(row[2]), self.schema)
+
+    @contextmanager
+    def lock(self, timeout: float, on_wait: WaitCallback) -> Iterator[None]:
+        # A session-level advisory lock outside any transaction: it survives the
+        # per-script commits and never waits inside a transaction, so it cannot
+        # deadlock with CREATE INDEX CONCURRENTLY. The server drops it when the
+        # session ends, so a killed migrator leaves nothing behind.
+        key = lock_key(self.schema, self.history_table)
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        told = False
+        while True:
+            row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row and row[0]:
+                break
+            holder = self._lock_holder(key)
+            if not told:
+                on_wait(f"waiting for the migration lock held by {holder}")
+                told = True
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"could not get the migration lock within {timeout:g} s; it is held by "
+                    f"{holder}. Wait for that migrator to finish, or raise --lock-timeout"
+                )
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 1.0)
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                try:
+                    self.conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    pass  # the session is gone, and the lock with it
+
+    def _lock_holder(self, key: int) -> str:
+        row = self.conn.execute(
+            """
+            SELECT a.pid, a.application_name, a.client_addr::text, a.usename,
+                   to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')
+              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid
+               AND l.objid = (%s::bigint & 4294967295)::oid
+               AND l.objsubid = 1
+            """,
+            (key, key),
+        ).fetchone()
+        if row is None:
+            return "another session"
+        pid, app, addr, user, start = row
+        return f"pid {pid} ({app or 'unknown application'}, user {user}, from {addr or 'local socket'}, since {start})"
+
+    def read_history(self) -> list[HistoryRow]:
+        exists = self.conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL",
+            (sql.Identifier(self.schema, self.history_table).as_string(self.conn),),
+        ).fetchone()
+        if not exists or not exists[0]:
+            return []
+        cur = self.conn.execute(
+            sql.SQL(
+                "SELECT installed_rank, version, description, type, script, checksum, "
+                "installed_by, installed_at, execution_time_ms, success FROM {} "
+                "ORDER BY installed_rank"
+            ).format(self._table)
+        )
+        return [HistoryRow(*r) for r in cur]
+
+    def ensure_history(self) -> None:
+        self.conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+        )
+        self.conn.execute(
+            sql.SQL(
+                """
+                CREATE TABLE IF NOT EXISTS {} (
+                    installed_rank integer PRIMARY KEY,
+                    version varchar(50),
+                    description varchar(200) NOT NULL,
+                    type varchar(20) NOT NULL,
+                    script varchar(1000) NOT NULL,
+                    checksum varchar(100),
+                    installed_by varchar(100) NOT NULL,
+                    installed_at timestamptz NOT NULL DEFAULT now(),
+                    execution_time_ms integer NOT NULL,
+                    success boolean NOT NULL
+                )
+                """
+            ).format(self._table)
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def prepare_script(self) -> None:
+        # Scripts may change search_path; every script starts from the target schema.
+        self.conn.execute(
+            sql.SQL("SET search_path TO {}, pg_temp").format(sql.Identifier(self.schema))
+        )
+
+    def execute(self, statement: str) -> None:
+        try:
+            self.conn.execute(statement.encode("utf-8"), prepare=False)
+        except psycopg.Error as exc:
+            diag = exc.diag
+            position = int(diag.statement_position) if diag.statement_position else None
+            message = diag.message_primary or _first_line(str(exc))
+            extra = [x for x in (diag.message_detail, diag.message_hint, diag.context) if x]
+            raise StatementFailed(
+                message, exc.sqlstate, position, "\n".join(extra) or None
+            ) from None
+
+    def insert_history(self, row: NewHistoryRow) -> None:
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
+                "installed_by, execution_time_ms, success) "
+                "VALUES (%s, %s, %s, %s, %s, %s, current_user, %s, %s)"
+            ).format(self._table),
+            (
+                row.installed_rank,
+                row.version,
+                row.description[:200],
+                row.type,
+                row.script,
+                row.checksum,
+                row.execution_time_ms,
+                row.success,
+            ),
+        )
+
+    def delete_history(self, ranks: Sequence[int]) -> None:
+        self.conn.execute(
+            sql.SQL("DELETE FROM {} WHERE installed_rank = ANY(%s)").format(self._table),
+            (list(ranks),),
+        )
+
+    def update_checksum(self, rank: int, checksum: str) -> None:
+        self.conn.execute(
+            sql.SQL("UPDATE {} SET checksum = %s WHERE installed_rank = %s").format(self._table),
+            (checksum, rank),
+        )
+
+    def clean(self) -> list[str]:
+        schema = sql.Identifier(self.schema)
+        rows = self.conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r','v','m','S','f','p') ORDER BY 1",
+            (self.schema,),
+        ).fetchall()
+        owner = self.conn.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (self.schema,)
+        ).fetchone()
+        if owner is None:
+            return []
+        with self.conn.transaction():
+            self.conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
+            self.conn.execute(
+                sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                    schema, sql.Identifier(owner[0])
+                )
+            )
+        return [str(r[0]) for r in rows]
+
+    def foreign_journal(self) -> ForeignJournal | None:
+        from persistor.engines.journals import read_foreign_journal
+
+        return read_foreign_journal(self.conn, self.schema)
+
+    def syntax_problems(self, text: str) -> list[tuple[int, str]]:
+        from persistor.engines.pgparse import syntax_problems
+
+        return syntax_problems(text)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text

@@ -1,0 +1,222 @@
+"""SQLite through the standard library.
+
+SQLite has one writer at a time, so the migration lock is an immediate
+transaction held for the whole run; each script runs in a savepoint inside it,
+so a failing script is rolled back alone and the scripts before it commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from persistor.engines.base import (
+    Engine,
+    HistoryRow,
+    NewHistoryRow,
+    ServerInfo,
+    StatementFailed,
+    WaitCallback,
+)
+from persistor.errors import ConnectError, LockTimeoutError
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteEngine(Engine):
+    """SQLite 3 file databases."""
+
+    name: ClassVar[str] = "sqlite"
+    dialect: ClassVar[Literal["postgresql", "sqlite"]] = "sqlite"
+    transactional_ddl: ClassVar[bool] = True
+
+    def __init__(self, path: str, schema: str | None, history_table: str) -> None:
+        super().__init__(schema, history_table)
+        self.path = path
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise ConnectError(
+                f"cannot open SQLite database {path}: directory {parent} does not exist; create it first"
+            )
+        try:
+            # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves.
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise ConnectError(f"cannot open SQLite database {path}: {exc}") from None
+        self._table = f"{_quote(self.schema)}.{_quote(history_table)}"
+        self._savepoints = 0
+
+    @property
+    def default_schema(self) -> str:
+        return "main"
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    def server_info(self) -> ServerInfo:
+        return ServerInfo("sqlite", sqlite3.sqlite_version, "-", self.path, self.schema)
+
+    @contextmanager
+    def lock(self, timeout: float, on_wait: WaitCallback) -> Iterator[None]:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        told = False
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise ConnectError(f"cannot lock SQLite database {self.path}: {exc}") from None
+                if not told:
+                    on_wait(f"waiting for another process writing to {self.path}")
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        f"could not lock {self.path} within {timeout:g} s: another process keeps "
+                        "it busy. Wait for it to finish, or raise --lock-timeout"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            yield
+        finally:
+            # Every script ran in a savepoint that rolled itself back on error,
+            # so what is left is exactly the scripts that succeeded: keep them.
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error:
+                    self.conn.execute("ROLLBACK")
+                    raise
+
+    def read_history(self) -> list[HistoryRow]:
+        row = self.conn.execute(
+            f"SELECT 1 FROM {_quote(self.schema)}.sqlite_master WHERE type = 'table' AND name = ?",
+            (self.history_table,),
+        ).fetchone()
+        if row is None:
+            return []
+        cur = self.conn.execute(
+            "SELECT installed_rank, version, description, type, script, checksum, installed_by, "
+            f"installed_at, execution_time_ms, success FROM {self._table} ORDER BY installed_rank"
+        )
+        result = []
+        for r in cur:
+            at = datetime.fromisoformat(r[7]) if r[7] else None
+            result.append(HistoryRow(*r[:7], at, r[8], bool(r[9])))
+        return result
+
+    def ensure_history(self) -> None:
+        self.conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {self._table} (
+                installed_rank INTEGER PRIMARY KEY,
+                version TEXT,
+                description TEXT NOT NULL,
+                type TEXT NOT NULL,
+                script TEXT NOT NULL,
+                checksum TEXT,
+                installed_by TEXT NOT NULL,
+                installed_at TEXT NOT NULL,
+                execution_time_ms INTEGER NOT NULL,
+                success INTEGER NOT NULL
+            )"""
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            return
+        self._savepoints += 1
+        name = f"persistor_{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE {name}")
+
+    def prepare_script(self) -> None:
+        return None
+
+    def execute(self, statement: str) -> None:
+        try:
+            self.conn.execute(statement)
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorname", None)
+            raise StatementFailed(str(exc), code, None) from None
+
+    def insert_history(self, row: NewHistoryRow) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self._table} (installed_rank, version, description, type, script, "
+            "checksum, installed_by, installed_at, execution_time_ms, success) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.installed_rank,
+                row.version,
+                row.description,
+                row.type,
+                row.script,
+                row.checksum,
+                _os_user(),
+                datetime.now(UTC).isoformat(timespec="milliseconds"),
+                row.execution_time_ms,
+                int(row.success),
+            ),
+        )
+
+    def delete_history(self, ranks: Sequence[int]) -> None:
+        self.conn.executemany(
+            f"DELETE FROM {self._table} WHERE installed_rank = ?", [(r,) for r in ranks]
+        )
+
+    def update_checksum(self, rank: int, checksum: str) -> None:
+        self.conn.execute(
+            f"UPDATE {self._table} SET checksum = ? WHERE installed_rank = ?", (checksum, rank)
+        )
+
+    def clean(self) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT type, name FROM {_quote(self.schema)}.sqlite_master "
+            "WHERE name NOT LIKE 'sqlite_%' AND type IN ('table', 'view') ORDER BY name"
+        ).fetchall()
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self.transaction():
+                for kind, name in rows:
+                    self.conn.execute(
+                        f"DROP {kind.upper()} IF EXISTS {_quote(self.schema)}.{_quote(name)}"
+                    )
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        return [str(name) for _, name in rows]
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"

@@ -1,0 +1,93 @@
+"""The error hierarchy and the one place that maps errors to exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class PersistorError(Exception):
+    """Root of every error persistor raises on purpose; its message says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(PersistorError):
+    """Bad command line or configuration (malformed URL, unknown option value)."""
+
+    exit_code = 2
+
+
+class ConnectError(PersistorError):
+    """The database cannot be reached or refused the login."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A file and 1-based line a statement came from."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class MigrationError(PersistorError):
+    """A statement of a migration failed; nothing of that script was kept."""
+
+    exit_code = 4
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        script: str,
+        location: SourceLocation | None = None,
+        sqlstate: str | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.script = script
+        self.location = location
+        self.sqlstate = sqlstate
+        self.server_message = server_message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding: which file, what is wrong, what to do."""
+
+    code: str
+    script: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.script}: {self.message}"
+
+
+class ValidationError(PersistorError):
+    """Files and history disagree, or a file is malformed; nothing was changed."""
+
+    exit_code = 5
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = [f"validation failed with {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class LockTimeoutError(PersistorError):
+    """Another migrator held the lock for longer than the lock timeout."""
+
+    exit_code = 6
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Return the process exit code for an error that reached the command line."""
+    if isinstance(exc, PersistorError):
+        return exc.exit_code
+    return 1

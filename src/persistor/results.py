@@ -1,0 +1,204 @@
+"""Result objects returned by every command of the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from persistor.core.planner import MigrationInfo
+from persistor.errors import Problem
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """Which database a command worked on (the URL is shown without its password)."""
+
+    engine: str
+    url: str
+    schema: str
+    history_table: str
+    embedded_data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """Every known script with its state."""
+
+    database: DatabaseInfo
+    current_version: str | None
+    migrations: tuple[MigrationInfo, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Return how many scripts are in each state."""
+        result: dict[str, int] = {}
+        for m in self.migrations:
+            result[m.state] = result.get(m.state, 0) + 1
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the documented JSON shape of `status --json`."""
+        return {
+            "database": asdict(self.database),
+            "current_version": self.current_version,
+            "migrations": [_migration_json(m) for m in self.migrations],
+            "counts": self.counts,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+def _migration_json(m: MigrationInfo) -> dict[str, Any]:
+    data = asdict(m)
+    data["installed_at"] = m.installed_at.isoformat() if m.installed_at else None
+    return data
+
+
+@dataclass(frozen=True)
+class AppliedScript:
+    """A script that `migrate` ran (or would run, on a dry run)."""
+
+    type: str
+    version: str | None
+    description: str
+    script: str
+    execution_time_ms: int
+    sql: str | None = None  # the exact text, filled on a dry run
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """What `migrate` applied and the version it left the database at."""
+
+    database: DatabaseInfo
+    applied: tuple[AppliedScript, ...]
+    current_version: str | None
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `migrate --json`."""
+        return {
+            "database": asdict(self.database),
+            "dry_run": self.dry_run,
+            "applied": [asdict(a) for a in self.applied],
+            "current_version": self.current_version,
+        }
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    """A clean validation: how many scripts were checked."""
+
+    database: DatabaseInfo
+    scripts_checked: int
+    parsed: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `validate --json`."""
+        return {
+            "database": asdict(self.database),
+            "valid": True,
+            "scripts_checked": self.scripts_checked,
+            "parsed": self.parsed,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    """What `test` found about the connection."""
+
+    database: DatabaseInfo
+    server_version: str
+    user: str
+    database_name: str
+    current_version: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `test --json`."""
+        return {
+            "database": asdict(self.database),
+            "server_version": self.server_version,
+            "user": self.user,
+            "database_name": self.database_name,
+            "current_version": self.current_version,
+        }
+
+
+@dataclass(frozen=True)
+class NewScriptResult:
+    """The migration file `new` created."""
+
+    path: Path
+    version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `new --json`."""
+        return {"path": str(self.path), "version": self.version}
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """What `baseline` recorded."""
+
+    database: DatabaseInfo
+    version: str | None
+    imported_from: str | None = None
+    imported: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `baseline --json`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What `repair` changed in the history table."""
+
+    database: DatabaseInfo
+    removed_failed: tuple[str, ...] = ()
+    realigned: tuple[str, ...] = ()
+    marked_deleted: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `repair --json`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """The version `undo` took back."""
+
+    database: DatabaseInfo
+    version: str
+    script: str
+    current_version: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `undo --json`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What `clean` dropped."""
+
+    database: DatabaseInfo
+    dropped: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `clean --json`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress the library reports while it works (the CLI decides how to show it)."""
+
+    kind: str  # "wait", "start", "applied", "info"
+    message: str
+    done: int = 0
+    total: int = 0
+    at: datetime | None = None

@@ -1,0 +1,94 @@
+"""Fixtures for migrator tests: a database of each engine, a migrations folder, the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from persistor.cli.main import main
+from tests.conftest import PgServer, get_pg_server, pg_params
+
+ENV_VARS = (
+    "PERSISTOR_URL",
+    "DATABASE_URL",
+    "PERSISTOR_SCHEMA",
+    "PERSISTOR_LOCATIONS",
+    "PERSISTOR_HISTORY_TABLE",
+    "PERSISTOR_LOCK_TIMEOUT",
+    "PERSISTOR_CLEAN_ENABLED",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray persistor.toml / pyproject.toml
+
+
+@pytest.fixture(params=["sqlite", *(f"postgresql-{label}" for label in pg_params())])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh empty database of each engine (PostgreSQL on every configured server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    server = get_pg_server(request.param.split("-", 1)[1], tmp_path_factory)
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def pg_db(pg_server: PgServer) -> Iterator[str]:
+    """A fresh empty PostgreSQL database."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    """An empty migrations folder."""
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return path
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    """Write a migration file (creating subfolders) and return its path."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class CliResult:
+    """What one in-process run of the command line produced."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run `persistor ARGS…` in-process and return exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

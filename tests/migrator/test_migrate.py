@@ -1,0 +1,238 @@
+"""`migrate` and `status` on both engines: applying, re-running, failures, checksums."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.migrator.conftest import write
+
+
+def tables(url: str) -> set[str]:
+    """Return the user tables in the database (history table excluded)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    else:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+    return {r[0] for r in rows} - {"schema_history"}
+
+
+def history(url: str) -> list[tuple[Any, ...]]:
+    """Return (version, description, type, script, success) rows in rank order."""
+    query = (
+        "SELECT version, description, type, script, success FROM schema_history "
+        "ORDER BY installed_rank"
+    )
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            return [(*r[:4], bool(r[4])) for r in conn.execute(query).fetchall()]
+    with psycopg.connect(url) as conn:
+        return [tuple(r) for r in conn.execute(query).fetchall()]
+
+
+def three_scripts(folder: Path) -> None:
+    write(folder, "V1__create_users.sql", "CREATE TABLE users (id integer PRIMARY KEY, name text);\n")
+    write(
+        folder,
+        "V1.1__add_email.sql",
+        "-- a comment; with a semicolon\nALTER TABLE users ADD COLUMN email text;\n",
+    )
+    write(folder, "R__users_view.sql", "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name FROM users;\n")
+
+
+def test_migrate_applies_in_order_then_has_nothing_to_do(cli: Any, db_url: str, migrations: Path) -> None:
+    three_scripts(migrations)
+    first = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert first.code == 0, first.err
+    assert "applied V1__create_users.sql" in first.out
+    assert "Applied 3 script(s); now at version 1.1." in first.out
+    assert [r[3] for r in history(db_url)] == [
+        "V1__create_users.sql",
+        "V1.1__add_email.sql",
+        "R__users_view.sql",
+    ]
+    again = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert again.code == 0
+    assert "Nothing to do" in again.out
+    assert len(history(db_url)) == 3
+
+    status = cli("status", "--url", db_url, "--location", str(migrations), "--json")
+    assert status.code == 0
+    doc = status.json()
+    assert [m["state"] for m in doc["migrations"]] == ["applied"] * 3
+    assert doc["current_version"] == "1.1"
+    assert doc["counts"] == {"applied": 3}
+    assert set(doc["migrations"][0]) >= {
+        "type", "version", "description", "script", "state", "checksum",
+        "installed_rank", "installed_at", "execution_time_ms",
+    }
+
+
+def test_versions_compare_numerically(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V10__ten.sql", "CREATE TABLE ten (id int);")
+    write(migrations, "V9__nine.sql", "CREATE TABLE nine (id int);")
+    write(migrations, "V2026_11_25__dated.sql", "CREATE TABLE dated (id int);")
+    result = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert result.code == 0, result.err
+    assert [r[0] for r in history(db_url)] == ["9", "10", "2026_11_25"]
+
+
+def test_failing_statement_names_file_and_line_and_keeps_nothing(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__first.sql", "CREATE TABLE first (id int);\n")
+    write(
+        migrations,
+        "V2__broken.sql",
+        "CREATE TABLE second (id int);\n\nINSERT INTO second VALUES (1);\nSELEC oops FROM second;\n"
+        "CREATE TABLE third (id int);\n",
+    )
+    result = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert result.code == 4
+    assert "V2__broken.sql failed at V2__broken.sql:4" in result.err
+    assert "Traceback" not in result.err
+    assert tables(db_url) == {"first"}
+    assert [r[3] for r in history(db_url)] == ["V1__first.sql"]
+    if db_url.startswith("postgresql"):
+        assert "SQLSTATE 42601" in result.err
+
+
+def test_error_in_included_file_points_into_it(cli: Any, pg_db: str, migrations: Path) -> None:
+    write(migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n")
+    write(migrations, "V1__with_include.sql", "-- tables come from lib\n\\ir lib/tables.sql\n")
+    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    assert result.code == 4
+    assert "failed at lib/tables.sql:2" in result.err
+    assert 'type "nosuchtype" does not exist (SQLSTATE 42704)' in result.err
+    assert tables(pg_db) == set()
+
+
+def test_changed_script_fails_validation_but_crlf_and_bom_do_not(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    three_scripts(migrations)
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    path = migrations / "V1__create_users.sql"
+    original = path.read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf" + original.replace(b"\n", b"\r\n"))
+    for command in ("validate", "migrate"):
+        result = cli(command, "--url", db_url, "--location", str(migrations))
+        assert result.code == 0, result.err
+
+    path.write_bytes(original.replace(b"name text", b"name varchar(10)"))
+    for command in ("validate", "migrate"):
+        result = cli(command, "--url", db_url, "--location", str(migrations))
+        assert result.code == 5
+        assert "V1__create_users.sql: was changed after it was applied" in result.err
+    status = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
+    assert status["migrations"][0]["state"] == "changed"
+
+    repaired = cli("repair", "--url", db_url, "--location", str(migrations))
+    assert repaired.code == 0
+    assert "realigned checksum of V1__create_users.sql" in repaired.out
+    assert cli("validate", "--url", db_url, "--location", str(migrations)).code == 0
+
+
+def test_changed_repeatable_is_the_only_script_rerun(cli: Any, db_url: str, migrations: Path) -> None:
+    three_scripts(migrations)
+    write(migrations, "R__other_view.sql", "DROP VIEW IF EXISTS ids;\nCREATE VIEW ids AS SELECT id FROM users;\n")
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    write(
+        migrations,
+        "R__users_view.sql",
+        "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name, email FROM users;\n",
+    )
+    status = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
+    states = {m["script"]: m["state"] for m in status["migrations"]}
+    assert states["R__users_view.sql"] == "outdated"
+    assert states["R__other_view.sql"] == "applied"
+    result = cli("migrate", "--url", db_url, "--location", str(migrations), "--json")
+    assert result.code == 0
+    assert [a["script"] for a in result.json()["applied"]] == ["R__users_view.sql"]
+
+
+def test_missing_applied_script_blocks_until_repair(cli: Any, db_url: str, migrations: Path) -> None:
+    three_scripts(migrations)
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    (migrations / "V1.1__add_email.sql").unlink()
+    result = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert result.code == 5
+    assert "V1.1__add_email.sql: was applied but its file is not in the migration locations" in result.err
+    repaired = cli("repair", "--url", db_url, "--location", str(migrations))
+    assert "marked V1.1__add_email.sql deleted" in repaired.out
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+
+
+def test_lower_pending_version_needs_out_of_order(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V3__c.sql", "CREATE TABLE c (id int);")
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);")
+    result = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert result.code == 5
+    assert "V2__b.sql: version 2 is lower than the highest applied version 3" in result.err
+    status = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
+    assert {m["script"]: m["state"] for m in status["migrations"]}["V2__b.sql"] == "ignored"
+    ok = cli("migrate", "--url", db_url, "--location", str(migrations), "--out-of-order")
+    assert ok.code == 0, ok.err
+    assert "b" in tables(db_url)
+
+
+def test_target_stops_after_that_version(cli: Any, db_url: str, migrations: Path) -> None:
+    for n in (1, 2, 3):
+        write(migrations, f"V{n}__t{n}.sql", f"CREATE TABLE t{n} (id int);")
+    result = cli("migrate", "--url", db_url, "--location", str(migrations), "--target", "2")
+    assert result.code == 0
+    assert tables(db_url) == {"t1", "t2"}
+    bad = cli("migrate", "--url", db_url, "--location", str(migrations), "--target", "two")
+    assert bad.code == 2
+    assert "--target 'two' is not a version" in bad.err
+
+
+def test_dry_run_prints_sql_and_changes_nothing(cli: Any, db_url: str, migrations: Path) -> None:
+    three_scripts(migrations)
+    result = cli("migrate", "--url", db_url, "--location", str(migrations), "--dry-run")
+    assert result.code == 0
+    assert "would apply 3 script(s)" in result.out
+    assert "CREATE TABLE users (id integer PRIMARY KEY, name text);" in result.out
+    assert tables(db_url) == set()
+    if db_url.startswith("postgresql"):
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute("SELECT to_regclass('public.schema_history')").fetchone()
+        assert row == (None,)
+
+
+def test_single_transaction_is_all_or_nothing(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);\nINSERT INTO nowhere VALUES (1);")
+    result = cli("migrate", "--url", db_url, "--location", str(migrations), "--single-transaction")
+    assert result.code == 4
+    assert tables(db_url) == set()
+    assert history(db_url) == []
+
+
+def test_per_script_atomicity_keeps_earlier_scripts(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);\nINSERT INTO nowhere VALUES (1);")
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 4
+    assert tables(db_url) == {"a"}
+    assert [r[3] for r in history(db_url)] == ["V1__a.sql"]
+
+
+def test_placeholders_are_replaced_and_undefined_ones_refused(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__p.sql", "CREATE TABLE ${table_name} (id int);")
+    missing = cli("validate", "--url", db_url, "--location", str(migrations))
+    assert missing.code == 5
+    assert "placeholder ${table_name} is not defined" in missing.err
+    result = cli("migrate", "--url", db_url, "--location", str(migrations), "-p", "table_name=things")
+    assert result.code == 0, result.err
+    assert tables(db_url) == {"things"}
