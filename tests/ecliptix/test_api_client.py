@@ -311,3 +311,13 @@ def test_own_transactions_run_at_read_committed(ecliptix_url: str) -> None:
     with psycopg.connect(ecliptix_url) as check:
         row = check.execute("SELECT count(*) FROM phone_number_devices").fetchone()
     assert row == (1,)
+
+
+def test_callers_stricter_transaction_is_not_silently_downgraded(ecliptix_url: str) -> None:
+    # Inside the caller's REPEATABLE READ transaction the client adds only a
+    # savepoint, so the database's own refusal (SQLSTATE 25000) reaches the caller.
+    with psycopg.connect(ecliptix_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        client = EcliptixClient(conn)
+        with conn.transaction(), pytest.raises(psycopg.errors.InvalidTransactionState):
+            client.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4())

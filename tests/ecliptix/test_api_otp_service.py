@@ -145,3 +145,19 @@ def test_peppered_client_round_trip(db: Conn) -> None:
     state = client.get_full_flow_state(flow)
     assert state is not None and state.otp_hash is not None and ",k=1$" in state.otp_hash
     assert client.check_otp(flow, issued.code).verified
+
+
+def test_right_code_on_an_expired_flow_is_rejected(client: EcliptixClient, db: Conn) -> None:
+    flow = start_flow(client)
+    issued = client.issue_otp(flow)
+    assert issued.code is not None
+    db.execute(
+        "UPDATE verification_flows SET expires_at = now() - interval '1 second'"
+        " WHERE unique_id = %s",
+        [flow],
+    )
+    check = client.check_otp(flow, issued.code)
+    assert check.outcome is OtpCheckOutcome.REJECTED and not check.verified
+    assert check.message == "OTP not found, deleted, or flow invalid/expired"
+    state = client.get_full_flow_state(flow)
+    assert state is not None and state.status is not FlowStatus.VERIFIED
