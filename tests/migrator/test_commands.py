@@ -1,0 +1,294 @@
+"""The other commands: test, new, baseline, repair, undo, clean, help, config and errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from persistor.cli.main import cli as click_group
+from tests.migrator.conftest import write
+from tests.migrator.test_migrate import history, tables
+
+
+def test_test_command_reports_the_connection(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    cli("migrate", "--url", db_url, "--location", str(migrations))
+    result = cli("test", "--url", db_url, "--location", str(migrations))
+    assert result.code == 0
+    engine = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    assert f"engine:                  {engine}" in result.out
+    assert "current version:         1" in result.out
+    assert "server version:" in result.out
+
+
+def test_cannot_connect_exits_3_without_password(cli: Any, migrations: Path) -> None:
+    url = "postgresql://someone:hunter2secret@127.0.0.1:1/nowhere"
+    result = cli("test", "--url", url, "--location", str(migrations))
+    assert result.code == 3
+    assert "cannot connect to postgresql://someone:***@127.0.0.1:1/nowhere" in result.err
+    assert "hunter2secret" not in result.out + result.err
+
+
+def test_wrong_password_is_a_connect_error(cli: Any, pg_server: Any, migrations: Path) -> None:
+    if pg_server.label == "embedded":
+        pytest.skip("the embedded server trusts every local connection")
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS persistor_pw_test")
+        conn.execute("CREATE ROLE persistor_pw_test LOGIN PASSWORD 'right'")
+    url = pg_server.admin_url.replace("postgres@", "persistor_pw_test:wrong@", 1)
+    result = cli("test", "--url", url)
+    # The service trusts loopback in CI, so a wrong password may still log in.
+    assert result.code in (0, 3)
+    assert "wrong" not in result.out + result.err.replace("wrong password", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://root@localhost/db", "unsupported database URL"),
+        ("not a url", "unsupported database URL"),
+        ("sqlite:relative.db", "invalid SQLite URL"),
+        ("postgresql://host:notaport/db", "invalid PostgreSQL URL"),
+    ],
+)
+def test_bad_urls_exit_2(cli: Any, url: str, expected: str) -> None:
+    result = cli("status", "--url", url)
+    assert result.code in (2, 3)
+    assert expected in result.err or "cannot connect" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_unknown_command_and_option_exit_2(cli: Any) -> None:
+    assert cli("migrat").code == 2
+    assert cli("migrate", "--no-such-option").code == 2
+
+
+def test_new_matches_numbering_width(cli: Any, migrations: Path) -> None:
+    write(migrations, "V001__a.sql", "SELECT 1;")
+    write(migrations, "V002__b.sql", "SELECT 1;")
+    result = cli("new", "Add phone index", "--location", str(migrations))
+    assert result.code == 0
+    assert (migrations / "V003__add_phone_index.sql").is_file()
+    assert "V003__add_phone_index.sql" in result.out
+
+
+def test_new_in_empty_folder_starts_at_001(cli: Any, migrations: Path) -> None:
+    assert cli("new", "init", "--location", str(migrations)).code == 0
+    assert (migrations / "V001__init.sql").is_file()
+
+
+def test_baseline_marks_older_scripts(cli: Any, db_url: str, migrations: Path) -> None:
+    for n in (1, 2, 3):
+        write(migrations, f"V{n}__t{n}.sql", f"CREATE TABLE t{n} (id int);")
+    result = cli("baseline", "--url", db_url, "--location", str(migrations), "--baseline-version", "2")
+    assert result.code == 0, result.err
+    assert "Baselined at version 2" in result.out
+    doc = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
+    assert [(m["version"], m["state"]) for m in doc["migrations"]] == [
+        ("1", "below_baseline"),
+        ("2", "baseline"),
+        ("2", "below_baseline"),
+        ("3", "pending"),
+    ]
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    assert tables(db_url) == {"t3"}
+    again = cli("baseline", "--url", db_url, "--location", str(migrations))
+    assert again.code == 2
+    assert "already has rows" in again.err
+
+
+def test_baseline_adopts_flyway_history(cli: Any, pg_db: str, migrations: Path) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(
+            """CREATE TABLE flyway_schema_history (installed_rank int primary key, version varchar(50),
+               description varchar(200), type varchar(20), script varchar(1000), checksum int,
+               installed_by varchar(100), installed_on timestamp default now(),
+               execution_time int, success boolean)"""
+        )
+        conn.execute(
+            "INSERT INTO flyway_schema_history VALUES "
+            "(1, '1', 'create a', 'SQL', 'V1__create_a.sql', 123, 'me', now(), 5, true),"
+            "(2, '2', 'create b', 'SQL', 'V2__create_b.sql', 456, 'me', now(), 5, true)"
+        )
+        conn.execute("CREATE TABLE a (id int); CREATE TABLE b (id int)")
+    write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V2__create_b.sql", "CREATE TABLE b (id int);")
+    write(migrations, "V3__create_c.sql", "CREATE TABLE c (id int);")
+    result = cli("baseline", "--url", pg_db, "--location", str(migrations))
+    assert result.code == 0, result.err
+    assert "Imported 2 row(s) from Flyway" in result.out
+    migrated = cli("migrate", "--url", pg_db, "--location", str(migrations), "--json")
+    assert migrated.code == 0, migrated.err
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V3__create_c.sql"]
+
+
+def test_baseline_adopts_dbup_journal(cli: Any, pg_db: str, migrations: Path) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schemaversions (schemaversionsid serial primary key, "
+            "scriptname varchar(255) not null, applied timestamp not null)"
+        )
+        conn.execute(
+            "INSERT INTO schemaversions (scriptname, applied) VALUES "
+            "('Ecliptix.Migrations.V001__Initial_Production_Baseline.sql', now())"
+        )
+    write(migrations, "V001__initial_production_baseline.sql", "SELECT 1;")
+    write(migrations, "V002__next.sql", "CREATE TABLE nxt (id int);")
+    result = cli("baseline", "--url", pg_db, "--location", str(migrations))
+    assert result.code == 0, result.err
+    assert "from DbUp" in result.out
+    doc = cli("status", "--url", pg_db, "--location", str(migrations), "--json").json()
+    assert [m["state"] for m in doc["migrations"]] == ["applied", "pending"]
+
+
+def test_undo_takes_back_the_latest_version(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);")
+    write(migrations, "U2__b.sql", "DROP TABLE b;")
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    result = cli("undo", "--url", db_url, "--location", str(migrations))
+    assert result.code == 0, result.err
+    assert "Undid version 2 with U2__b.sql; now at version 1" in result.out
+    assert tables(db_url) == {"a"}
+    doc = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
+    assert [m["state"] for m in doc["migrations"]] == ["applied", "pending"]
+    assert history(db_url)[-1][2] == "UNDO"
+    no_undo = cli("undo", "--url", db_url, "--location", str(migrations))
+    assert no_undo.code == 5
+    assert "has no undo script" in no_undo.err
+
+
+def test_clean_is_guarded(cli: Any, db_url: str, migrations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
+    refused = cli("clean", "--url", db_url, "--yes")
+    assert refused.code == 2
+    assert "clean is disabled" in refused.err
+    monkeypatch.setenv("PERSISTOR_CLEAN_ENABLED", "1")
+    unconfirmed = cli("clean", "--url", db_url)
+    assert unconfirmed.code == 2
+    assert "pass --yes" in unconfirmed.err
+    assert tables(db_url) == {"a"}
+    done = cli("clean", "--url", db_url, "--yes")
+    assert done.code == 0, done.err
+    assert tables(db_url) == set()
+
+
+def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -> None:
+    from persistor.engines.postgres import lock_key
+
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    with psycopg.connect(pg_db, autocommit=True, application_name="other-migrator") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_history"),))
+        result = cli("migrate", "--url", pg_db, "--location", str(migrations), "--lock-timeout", "0.5")
+    assert result.code == 6
+    assert "waiting for the migration lock held by pid" in result.err
+    assert "other-migrator" in result.err
+    assert tables(pg_db) == set()
+
+
+def test_sqlite_lock_timeout(cli: Any, sqlite_url: str, migrations: Path) -> None:
+    import sqlite3
+
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    holder = sqlite3.connect(sqlite_url[len("sqlite:///") :], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = cli("migrate", "--url", sqlite_url, "--location", str(migrations), "--lock-timeout", "0.3")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.code == 6
+    assert "could not lock" in result.err
+
+
+def test_config_file_and_environment_precedence(
+    cli: Any, tmp_path: Path, migrations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE ${name} (id int);")
+    (tmp_path / "persistor.toml").write_text(
+        f'url = "sqlite:///{tmp_path / "from_file.db"}"\nlocations = ["migrations"]\n'
+        '[placeholders]\nname = "from_file"\n'
+    )
+    assert cli("migrate").code == 0
+    assert tables(f"sqlite:///{tmp_path / 'from_file.db'}") == {"from_file"}
+    monkeypatch.setenv("PERSISTOR_URL", f"sqlite:///{tmp_path / 'from_env.db'}")
+    assert cli("migrate").code == 0
+    assert tables(f"sqlite:///{tmp_path / 'from_env.db'}") == {"from_file"}
+    assert cli("migrate", "--url", f"sqlite:///{tmp_path / 'from_cli.db'}", "-p", "name=cli").code == 0
+    assert tables(f"sqlite:///{tmp_path / 'from_cli.db'}") == {"cli"}
+
+
+def test_config_file_errors(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "persistor.toml").write_text("url = [broken\n")
+    broken = cli("status")
+    assert broken.code == 2
+    assert "fix the TOML syntax" in broken.err
+    (tmp_path / "persistor.toml").write_text('url = "postgresql://u:pw@localhost/db"\n')
+    secret = cli("status")
+    assert secret.code == 2
+    assert "keep passwords out of files" in secret.err
+    (tmp_path / "persistor.toml").write_text('colour = "blue"\n')
+    unknown = cli("status")
+    assert unknown.code == 2
+    assert "unknown setting(s) colour" in unknown.err
+
+
+def test_every_command_has_help(cli: Any) -> None:
+    top = cli("--help")
+    assert top.code == 0
+    for name, command in click_group.commands.items():
+        assert name in top.out
+        result = cli(name, "--help")
+        assert result.code == 0, name
+        summary = " ".join((command.help or "").split("\n")[0].split())
+        assert summary in " ".join(result.out.split()), name
+        assert "--url" in result.out and "--json" in result.out
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert opt in result.out, (name, opt)
+
+
+def test_version_and_python_m(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "persistor", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("persistor ")
+
+
+def test_json_error_document(cli: Any, sqlite_url: str, migrations: Path) -> None:
+    write(migrations, "v1__bad.sql", "SELECT 1;")
+    result = cli("validate", "--url", sqlite_url, "--location", str(migrations), "--json")
+    assert result.code == 5
+    doc = result.json()
+    assert doc["error"]["exit_code"] == 5
+    assert doc["error"]["problems"][0]["script"] == "v1__bad.sql"
+
+
+def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Path) -> None:
+    for n in range(1, 21):
+        write(
+            migrations,
+            f"V{n:03d}__step_{n}.sql",
+            f"CREATE TABLE step_{n} (id int);\nSELECT pg_sleep(0.01);\n",
+        )
+    write(migrations, "R__view.sql", "CREATE OR REPLACE VIEW steps AS SELECT 1 AS one;\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
+    cmd = [sys.executable, "-m", "persistor", "migrate", "--url", pg_db, "--location", str(migrations)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(10)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert codes == [0] * 10, outputs
+    rows = history(pg_db)
+    scripts = [r[3] for r in rows]
+    assert len(scripts) == 21
+    assert sorted(scripts) == sorted(set(scripts))
+    assert sum("Nothing to do" in out for out, _ in outputs) >= 1
