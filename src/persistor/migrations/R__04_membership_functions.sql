@@ -212,10 +212,12 @@ BEGIN
             ceil(extract(epoch FROM (v_locked_until - now())) / 60)::bigint::text, NULL::bytea;
         RETURN;
     ELSIF v_locked_until IS NOT NULL THEN
-        -- The lock has ended: clear it and the failures it counted.
+        -- The lock has ended: clear it and the failures it counted. Nothing
+        -- is logged while locked, so those are all the number's failures so
+        -- far (not filtered by time, so that moving only the lock's stored
+        -- times back behaves like time passing).
         DELETE FROM login_attempts a
-        WHERE a.phone_number = p_phone_number AND NOT a.is_success
-          AND a.attempted_at < v_locked_until;
+        WHERE a.phone_number = p_phone_number AND NOT a.is_success;
         DELETE FROM login_lockouts l WHERE l.phone_number = p_phone_number;
     END IF;
 
