@@ -1,0 +1,680 @@
+"""Split SQL migration files into statements, the way psql and sqlite3 do.
+
+The migrator runs a file statement by statement, so that a failing statement
+can be reported with its file and line, and so that statements PostgreSQL
+refuses inside a transaction block can be recognised (`needs_no_transaction`).
+
+The lexer is hand-written and single-pass.  Instead of looking at every
+character it jumps between the characters that can matter (quotes, comment
+starts, ``$``, ``;`` and parentheses) with compiled regular-expression searches
+and ``str.find``; the bodies of strings, comments and dollar quotes are skipped
+in one step each.  Words are only looked at where they matter: the first words
+of each statement (to recognise ``CREATE [OR REPLACE] FUNCTION|PROCEDURE`` and,
+for SQLite, ``CREATE [TEMP] TRIGGER``) and the rest of those statements.  Every
+character is therefore looked at a bounded number of times: splitting is
+linear in the size of the input.
+
+PostgreSQL rules (as in the backend's ``scan.l`` and psql's ``psqlscan.l``):
+
+* ``'…'`` strings with ``''`` escapes and no backslash escapes
+  (``standard_conforming_strings`` on); ``E'…'`` strings also with backslash
+  escapes; ``U&'…'``, ``B'…'``, ``X'…'`` and ``N'…'`` are plain strings.
+* ``"…"`` identifiers with ``""`` escapes (they may hold ``;``).
+* ``--`` comments up to the end of the line; ``/* … */`` comments, which nest.
+* ``$$…$$`` and ``$tag$…$tag$`` dollar quotes (the tag is made of identifier
+  characters other than ``$`` and does not start with a digit).  ``$1`` is a
+  parameter, and ``$`` inside a word (``a$b``) is part of that identifier.
+* A ``;`` inside parentheses does not end the statement (psql's rule; this is
+  what keeps ``CREATE RULE … DO ALSO (INSERT …; INSERT …)`` together).
+* In a statement starting ``CREATE [OR REPLACE] {FUNCTION|PROCEDURE}``, a
+  SQL-standard body ``BEGIN ATOMIC … END`` keeps its ``;``.  As psql does, the
+  splitter counts, outside parentheses, ``BEGIN``/``CASE`` … ``END`` nesting
+  (``CASE`` only once inside a body).  Unlike psql, a ``BEGIN`` only opens a
+  body when the next token is ``ATOMIC``, which is the only way the grammar
+  opens one: an identifier spelt ``begin`` (a column alias or parameter
+  default, say) no longer swallows the rest of the file.  For every input on
+  which psql's heuristic gives the server's statements, both agree.
+* psql backslash meta-commands and ``:variables`` are not interpreted.
+
+SQLite rules (as in ``sqlite3_complete``): ``'…'`` strings, ``"…"``, `` `…` ``
+and ``[…]`` identifiers, ``--`` and non-nesting ``/* … */`` comments, and
+``CREATE [TEMP|TEMPORARY] TRIGGER … BEGIN …; END`` whose inner ``;`` belong to
+the trigger: such a statement ends at a ``;`` that follows ``END`` that itself
+follows a ``;``.  There are no dollar quotes and parentheses do not matter.
+
+An unterminated string, quoted identifier, block comment or dollar quote is an
+error (`SplitError`), even where SQLite would accept a comment running to the
+end of the input: in a migration file it is almost certainly a mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Literal
+
+__all__ = ["SplitError", "Statement", "needs_no_transaction", "split_statements"]
+
+Dialect = Literal["postgresql", "sqlite"]
+
+#: Whitespace for both PostgreSQL and SQLite. Narrower than ``str.strip``'s,
+#: which also strips e.g. U+00A0 (an identifier character to PostgreSQL).
+_WS = " \t\n\r\f\v"
+
+
+class SplitError(ValueError):
+    """The SQL text has an unterminated quote, comment or dollar quote."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message, line)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a SQL text.
+
+    ``text`` runs from the statement's first significant character (comments
+    and blank lines before it are not included) up to, not including, its
+    terminating ``;``, with trailing whitespace stripped.  ``offset`` is the
+    index in the input where ``text`` starts and ``line`` its 1-based line.
+    """
+
+    text: str
+    offset: int
+    line: int
+
+
+# ---------------------------------------------------------------------------
+# Regular expressions shared by both dialects
+
+_ID = "A-Za-z_\x80-\U0010ffff"  # may start an identifier
+_IDC = "A-Za-z0-9_$\x80-\U0010ffff"  # may continue an identifier
+_ASCII_IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+
+# Bodies of quoted tokens, matched from just after the opening quote up to and
+# including the closing one.  Possessive quantifiers: no backtracking, so a
+# doubled quote is always an escape and never an end followed by a start.
+_SQ_END = re.compile(r"(?:[^']++|'')*+'")
+_E_SQ_END = re.compile(r"(?:[^'\\]++|\\.|'')*+'", re.DOTALL)
+_DQ_END = re.compile(r'(?:[^"]++|"")*+"')
+_BQ_END = re.compile(r"(?:[^`]++|``)*+`")
+_NOT_IDENT = re.compile(f"[^{_IDC}]")
+_DOLLAR_TAG = re.compile(f"\\$(?:[{_ID}][A-Za-z0-9_\x80-\U0010ffff]*)?\\$")
+_PG_COMMENT_MARK = re.compile(r"/\*|\*/")
+_PG_NEWLINE = re.compile(r"[\n\r]")
+
+# Fast mode: only the characters that can change the lexer's state.
+_PG_FAST = re.compile(r"--|/\*|['\"$;()]")
+_SQLITE_FAST = re.compile(r"--|/\*|['\"`\[;]")
+
+# Word mode: every token.  Groups: e = E'…' string start, w = word,
+# n = number, s = special character, o = any other character.
+_PG_WORD = re.compile(
+    f"(?P<e>[eE]')|(?P<w>[{_ID}][{_IDC}]*)|(?P<n>[0-9][A-Za-z0-9_.]*)"
+    r"|(?P<s>--|/\*|['\"$;()])|(?P<o>[^ \t\n\r\f\v])"
+)
+_SQLITE_WORD = re.compile(
+    f"(?P<w>[{_ID}][{_IDC}]*)|(?P<n>[0-9][{_IDC}.]*)"
+    r"|(?P<s>--|/\*|['\"`\[;])|(?P<o>[^ \t\n\r\f\v])"
+)
+
+
+def _is_ident_char(c: str) -> bool:
+    return c in _ASCII_IDENT_CHARS or c >= "\x80"
+
+
+def _line_of(sql: str, index: int) -> int:
+    return sql.count("\n", 0, index) + 1
+
+
+def _unterminated(sql: str, start: int, what: str) -> SplitError:
+    line = _line_of(sql, start)
+    return SplitError(f"unterminated {what} starting on line {line}", line)
+
+
+def _end_of_quoted(sql: str, start: int, pattern: re.Pattern[str], what: str) -> int:
+    """Index just past the quoted token whose opening quote is at ``start``."""
+    m = pattern.match(sql, start + 1)
+    if m is None:
+        raise _unterminated(sql, start, what)
+    return m.end()
+
+
+def _end_of_pg_comment(sql: str, start: int) -> int:
+    """Index just past the nesting ``/* … */`` comment opened at ``start``."""
+    depth = 1
+    pos = start + 2
+    search = _PG_COMMENT_MARK.search
+    while True:
+        m = search(sql, pos)
+        if m is None:
+            raise _unterminated(sql, start, "/* comment")
+        pos = m.end()
+        if sql[m.start()] == "/":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return pos
+
+
+def _end_of_sqlite_comment(sql: str, start: int) -> int:
+    end = sql.find("*/", start + 2)
+    if end < 0:
+        raise _unterminated(sql, start, "/* comment")
+    return end + 2
+
+
+def _end_of_line_comment(sql: str, start: int, pg: bool) -> int:
+    if pg:
+        m = _PG_NEWLINE.search(sql, start + 2)
+        return len(sql) if m is None else m.end()
+    end = sql.find("\n", start + 2)
+    return len(sql) if end < 0 else end + 1
+
+
+def _end_of_dollar(sql: str, start: int) -> int:
+    """Index past the dollar quote at ``start``, or ``start + 1`` for a lone ``$``."""
+    m = _DOLLAR_TAG.match(sql, start)
+    if m is None:  # a parameter ($1) or a stray $
+        return start + 1
+    tag = m.group()
+    end = sql.find(tag, m.end())
+    if end < 0:
+        raise _unterminated(sql, start, f"dollar-quoted string {tag}")
+    return end + len(tag)
+
+
+def _end_of_pg_special(sql: str, i: int, c: str) -> int:
+    """Index past the quote, comment or dollar token starting at ``i``."""
+    if c == "'":
+        return _end_of_quoted(sql, i, _SQ_END, "quoted string")
+    if c == '"':
+        return _end_of_quoted(sql, i, _DQ_END, "quoted identifier")
+    if c == "$":
+        return _end_of_dollar(sql, i)
+    if c == "-":
+        return _end_of_line_comment(sql, i, pg=True)
+    return _end_of_pg_comment(sql, i)
+
+
+# ---------------------------------------------------------------------------
+# Splitting
+
+
+class _Out:
+    """Collects statements, computing line numbers incrementally (linear)."""
+
+    __slots__ = ("line", "line_pos", "sql", "statements")
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.statements: list[Statement] = []
+        self.line = 1
+        self.line_pos = 0
+
+    def add(self, start: int, end: int) -> None:
+        sql = self.sql
+        text = sql[start:end].rstrip(_WS)
+        if not text:
+            return
+        self.line += sql.count("\n", self.line_pos, start)
+        self.line_pos = start
+        self.statements.append(Statement(text, start, self.line))
+
+
+def split_statements(sql: str, dialect: Dialect = "postgresql") -> list[Statement]:
+    """Split ``sql`` into its statements.
+
+    Statements end at a top-level ``;`` (see the module documentation for what
+    "top-level" means in each dialect).  Statements that are empty or only
+    comments and whitespace are dropped; a last statement without ``;`` is
+    kept.  Raises `SplitError` for an unterminated quoted string, quoted
+    identifier, block comment or dollar quote, naming the line where it
+    started.
+    """
+    if dialect == "postgresql":
+        return _split_pg(sql)
+    if dialect == "sqlite":
+        return _split_sqlite(sql)
+    raise ValueError(f"unknown SQL dialect {dialect!r}")
+
+
+def _split_pg(sql: str) -> list[Statement]:
+    out = _Out(sql)
+    fast_search = _PG_FAST.search
+    word_search = _PG_WORD.search
+    pos = 0
+    start = -1  # offset of the current statement's first token, -1 if none yet
+    parens = 0
+    word_mode = True  # False once the statement is known not to be a routine
+    nwords = 0  # words seen while deciding whether this is CREATE FUNCTION/PROCEDURE
+    routine = False
+    begin_depth = 0  # BEGIN ATOMIC / CASE … END nesting in a routine
+    after_begin = False  # the previous token was BEGIN (outside parentheses)
+    while True:
+        if word_mode:
+            m = word_search(sql, pos)
+            if m is None:
+                break
+            i = m.start()
+            kind = m.lastgroup
+            if start < 0 and kind != "s":
+                start = i
+            if kind == "w":
+                pos = m.end()
+                word = m.group().lower()
+                if not routine:
+                    nwords += 1
+                    if nwords == 1:
+                        word_mode = word == "create"
+                    elif nwords == 2:
+                        routine = word in ("function", "procedure")
+                        word_mode = routine or word == "or"
+                    elif nwords == 3:
+                        word_mode = word == "replace"
+                    else:
+                        routine = word_mode = word in ("function", "procedure")
+                elif parens == 0:
+                    if after_begin and word == "atomic":
+                        begin_depth += 1
+                        after_begin = False
+                    else:
+                        after_begin = word == "begin"
+                        if word == "end":
+                            if begin_depth:
+                                begin_depth -= 1
+                        elif word == "case" and begin_depth:
+                            begin_depth += 1
+                continue
+            if kind == "e":
+                after_begin = False
+                pos = _end_of_quoted(sql, i + 1, _E_SQ_END, "quoted string")
+                continue
+            if kind != "s":
+                after_begin = False
+                pos = m.end()
+                continue
+            c = sql[i]
+        else:
+            m = fast_search(sql, pos)
+            if m is None:
+                break
+            i = m.start()
+            c = sql[i]
+            if c == "'":
+                # E'…' when the E is a token of its own.
+                if (
+                    i - 1 >= pos
+                    and sql[i - 1] in "eE"
+                    and (i - 2 < pos or not _is_ident_char(sql[i - 2]))
+                ):
+                    pos = _end_of_quoted(sql, i, _E_SQ_END, "quoted string")
+                    continue
+            elif c == "$" and i > pos and _is_ident_char(sql[i - 1]):
+                j = i - 1
+                while j > pos and _is_ident_char(sql[j - 1]):
+                    j -= 1
+                if not "0" <= sql[j] <= "9":  # a word, not a number: $ is part of it
+                    end = _NOT_IDENT.search(sql, i)
+                    pos = len(sql) if end is None else end.start()
+                    continue
+        # A special character, in either mode.
+        if c == ";":
+            pos = i + 1
+            if parens == 0 and begin_depth == 0:
+                if start >= 0:
+                    out.add(start, i)
+                start = -1
+                word_mode = True
+                nwords = 0
+                routine = False
+            after_begin = False
+        elif c == "-" or c == "/":  # a comment
+            pos = _end_of_pg_special(sql, i, c)
+        else:
+            if start < 0:
+                start = i
+            after_begin = False
+            if c == "(":
+                pos = i + 1
+                parens += 1
+            elif c == ")":
+                pos = i + 1
+                if parens:
+                    parens -= 1
+            else:
+                pos = _end_of_pg_special(sql, i, c)
+    if start >= 0:
+        out.add(start, len(sql))
+    return out.statements
+
+
+# sqlite3_complete()'s state machine.  Tokens: 0 ';', 1 other, 2 EXPLAIN,
+# 3 CREATE, 4 TEMP/TEMPORARY, 5 TRIGGER, 6 END (whitespace and comments are
+# ignored).  States: 0 start, 1 normal, 2 EXPLAIN, 3 CREATE, 4 in a trigger,
+# 5 ';' in a trigger, 6 '; END' in a trigger.
+_SQLITE_NORMAL = 1
+_SQLITE_TRANS: tuple[tuple[int, ...], ...] = (
+    # ;  other EXPLAIN CREATE TEMP TRIGGER END
+    (0, 1, 2, 3, 1, 1, 1),  # 0 start
+    (0, 1, 1, 1, 1, 1, 1),  # 1 normal
+    (0, 2, 1, 3, 1, 1, 1),  # 2 EXPLAIN
+    (0, 1, 1, 1, 3, 4, 1),  # 3 CREATE
+    (5, 4, 4, 4, 4, 4, 4),  # 4 trigger
+    (5, 4, 4, 4, 4, 4, 6),  # 5 ';' in a trigger
+    (0, 4, 4, 4, 4, 4, 4),  # 6 '; END' in a trigger
+)
+_SQLITE_WORDS = {"explain": 2, "create": 3, "temp": 4, "temporary": 4, "trigger": 5, "end": 6}
+
+
+def _end_of_sqlite_special(sql: str, i: int, c: str) -> int:
+    if c == "'":
+        return _end_of_quoted(sql, i, _SQ_END, "quoted string")
+    if c == '"':
+        return _end_of_quoted(sql, i, _DQ_END, "quoted identifier")
+    if c == "`":
+        return _end_of_quoted(sql, i, _BQ_END, "`quoted identifier`")
+    if c == "[":
+        end = sql.find("]", i + 1)
+        if end < 0:
+            raise _unterminated(sql, i, "[quoted identifier]")
+        return end + 1
+    if c == "-":
+        return _end_of_line_comment(sql, i, pg=False)
+    return _end_of_sqlite_comment(sql, i)
+
+
+def _split_sqlite(sql: str) -> list[Statement]:
+    out = _Out(sql)
+    fast_search = _SQLITE_FAST.search
+    word_search = _SQLITE_WORD.search
+    pos = 0
+    start = -1
+    state = 0
+    while True:
+        if state == _SQLITE_NORMAL:
+            m = fast_search(sql, pos)
+            if m is None:
+                break
+            i = m.start()
+            c = sql[i]
+            if c == ";":
+                pos = i + 1
+                out.add(start, i)
+                start = -1
+                state = 0
+            else:
+                pos = _end_of_sqlite_special(sql, i, c)
+            continue
+        m = word_search(sql, pos)
+        if m is None:
+            break
+        i = m.start()
+        kind = m.lastgroup
+        c = sql[i]
+        if kind == "s" and c in "-/":  # a comment: whitespace to the state machine
+            pos = _end_of_sqlite_special(sql, i, c)
+            continue
+        if c == ";":
+            pos = i + 1
+            state = _SQLITE_TRANS[state][0]
+            if state == 0:
+                if start >= 0:
+                    out.add(start, i)
+                start = -1
+            continue
+        if start < 0:
+            start = i
+        if kind == "w":
+            token = _SQLITE_WORDS.get(m.group().lower(), 1)
+            pos = m.end()
+        elif kind == "s":
+            token = 1
+            pos = _end_of_sqlite_special(sql, i, c)
+        else:
+            token = 1
+            pos = m.end()
+        state = _SQLITE_TRANS[state][token]
+    if start >= 0:
+        out.add(start, len(sql))
+    return out.statements
+
+
+# ---------------------------------------------------------------------------
+# Statements that cannot run inside a transaction block
+
+_Token = tuple[str, str]  # (kind, value): kind is "word" (lower-cased), "ident", "str", "num", "op"
+
+
+def _pg_tokens(sql: str) -> Iterator[_Token]:
+    """The significant tokens of the first statement of ``sql`` (PostgreSQL rules).
+
+    Stops at the first top-level ``;`` and, quietly, at an unterminated token.
+    """
+    search = _PG_WORD.search
+    pos = 0
+    parens = 0
+    try:
+        while True:
+            m = search(sql, pos)
+            if m is None:
+                return
+            i = m.start()
+            kind = m.lastgroup
+            if kind == "w":
+                pos = m.end()
+                yield "word", m.group().lower()
+            elif kind == "n":
+                pos = m.end()
+                yield "num", m.group()
+            elif kind == "o":
+                pos = m.end()
+                yield "op", m.group()
+            elif kind == "e":
+                pos = _end_of_quoted(sql, i + 1, _E_SQ_END, "quoted string")
+                yield "str", sql[i + 2 : pos - 1]
+            else:
+                c = sql[i]
+                if c in ";()":
+                    pos = i + 1
+                    if c == "(":
+                        parens += 1
+                    elif c == ")":
+                        parens -= 1
+                    elif parens <= 0:
+                        return
+                    yield "op", c
+                    continue
+                pos = _end_of_pg_special(sql, i, c)
+                if c == "'":
+                    yield "str", sql[i + 1 : pos - 1].replace("''", "'")
+                elif c == '"':
+                    yield "ident", sql[i + 1 : pos - 1].replace('""', '"')
+                elif c == "$":
+                    if pos == i + 1:
+                        yield "op", "$"
+                    else:
+                        yield "str", sql[i:pos]
+    except SplitError:
+        return
+
+
+def _word(tokens: list[_Token], k: int) -> str | None:
+    if k < len(tokens) and tokens[k][0] == "word":
+        return tokens[k][1]
+    return None
+
+
+def _is_op(tokens: list[_Token], k: int, op: str) -> bool:
+    return k < len(tokens) and tokens[k] == ("op", op)
+
+
+def _after_name(tokens: list[_Token], k: int) -> int:
+    """Index past a possibly qualified name starting at ``k`` (``k`` if none)."""
+    if k >= len(tokens) or tokens[k][0] not in ("word", "ident"):
+        return k
+    k += 1
+    while _is_op(tokens, k, ".") and k + 1 < len(tokens) and tokens[k + 1][0] in ("word", "ident"):
+        k += 2
+    return k
+
+
+def _options(tokens: list[_Token], k: int) -> tuple[dict[str, str | None], int]:
+    """Parse ``( name [=] [value], … )`` at ``k``; return the options and the index past it."""
+    opts: dict[str, str | None] = {}
+    if not _is_op(tokens, k, "("):
+        return opts, k
+    k += 1
+    name: str | None = None
+    while k < len(tokens):
+        kind, value = tokens[k]
+        k += 1
+        if kind == "op" and value in ",)":
+            name = None
+            if value == ")":
+                break
+        elif kind == "op" and value == "=":
+            continue
+        elif name is None and kind in ("word", "ident"):
+            name = value.lower()
+            opts[name] = None
+        elif name is not None:
+            opts[name] = value.lower()
+    return opts, k
+
+
+_FALSE_WORDS = frozenset({"false", "fals", "fal", "fa", "f", "no", "n", "off", "of", "0"})
+
+
+def _option_true(opts: dict[str, str | None], name: str, default: bool = True) -> bool:
+    """An option's boolean value, parsed as PostgreSQL's ``parse_bool`` does."""
+    if name not in opts:
+        return default
+    value = opts[name]
+    return value is None or value not in _FALSE_WORDS
+
+
+def _find_with_options(tokens: list[_Token], k: int) -> dict[str, str | None]:
+    while k < len(tokens):
+        if _word(tokens, k) == "with" and _is_op(tokens, k + 1, "("):
+            return _options(tokens, k + 1)[0]
+        k += 1
+    return {}
+
+
+def needs_no_transaction(statement: str) -> bool:
+    """Whether PostgreSQL refuses to run ``statement`` inside a transaction block.
+
+    Only the first statement of the text is looked at.  Comments are skipped,
+    keywords are matched case-insensitively, and words inside strings, quoted
+    identifiers and comments do not count.  Recognised (PostgreSQL 12-18):
+
+    * ``VACUUM`` (any form)
+    * ``CREATE [UNIQUE] INDEX CONCURRENTLY``, ``DROP INDEX CONCURRENTLY``
+    * ``REINDEX … CONCURRENTLY`` (keyword or ``(CONCURRENTLY [true])`` option),
+      and ``REINDEX SCHEMA|DATABASE|SYSTEM`` in any form
+    * ``CLUSTER`` without a table name (``CLUSTER``, ``CLUSTER VERBOSE``,
+      ``CLUSTER (VERBOSE)``)
+    * ``ALTER TABLE … DETACH PARTITION … CONCURRENTLY``
+    * ``CREATE DATABASE``, ``DROP DATABASE``, ``ALTER DATABASE … SET TABLESPACE``
+    * ``CREATE TABLESPACE``, ``DROP TABLESPACE``
+    * ``ALTER SYSTEM``
+    * ``CREATE SUBSCRIPTION``, unless ``WITH (create_slot = false)`` or
+      ``WITH (connect = false)`` (creating the replication slot, the default,
+      is what is refused)
+    * ``DROP SUBSCRIPTION`` (refused when the subscription has a replication
+      slot, which cannot be seen from the text; assumed, as that is the usual
+      case)
+    * ``ALTER SUBSCRIPTION … REFRESH PUBLICATION``; ``ALTER SUBSCRIPTION …
+      SET|ADD|DROP PUBLICATION`` unless ``WITH (refresh = false)``;
+      ``ALTER SUBSCRIPTION … SET (failover …)`` or ``SET (two_phase …)``
+      (refused, PostgreSQL 17/18, when the subscription has a slot; assumed)
+    * ``DISCARD ALL``
+    * ``COMMIT PREPARED``, ``ROLLBACK PREPARED``
+
+    Not recognised, because the text does not tell: ``REINDEX`` and
+    ``CLUSTER`` of a partitioned table, and ``CALL``/``DO`` of code that
+    commits.  ``ALTER TYPE … ADD VALUE`` is allowed in a transaction since
+    PostgreSQL 12, and ``REFRESH MATERIALIZED VIEW CONCURRENTLY`` always was.
+    """
+    gen = _pg_tokens(statement)
+    tokens = list(islice(gen, 32))
+    first = _word(tokens, 0)
+    second = _word(tokens, 1)
+    if first == "vacuum":
+        return True
+    if first == "create":
+        k = 2 if second == "unique" else 1
+        if _word(tokens, k) == "index":
+            return _word(tokens, k + 1) == "concurrently"
+        if second in ("database", "tablespace"):
+            return True
+        if second == "subscription":
+            tokens.extend(gen)
+            opts = _find_with_options(tokens, 2)
+            return _option_true(opts, "connect") and _option_true(opts, "create_slot")
+        return False
+    if first == "drop":
+        if second in ("database", "tablespace", "subscription"):
+            return True
+        return second == "index" and _word(tokens, 2) == "concurrently"
+    if first == "alter":
+        return _alter_needs_no_transaction(tokens, gen)
+    if first == "reindex":
+        opts, k = _options(tokens, 1)
+        if _option_true(opts, "concurrently", default=False):
+            return True
+        kind = _word(tokens, k)
+        return kind in ("schema", "database", "system") or _word(tokens, k + 1) == "concurrently"
+    if first == "cluster":
+        k = 2 if second == "verbose" else 1
+        k = _options(tokens, k)[1]
+        return k >= len(tokens)
+    if first == "discard":
+        return second == "all"
+    if first in ("commit", "rollback"):
+        return second == "prepared"
+    return False
+
+
+def _alter_needs_no_transaction(tokens: list[_Token], rest: Iterator[_Token]) -> bool:
+    second = _word(tokens, 1)
+    if second == "system":
+        return True
+    if second == "database":
+        k = _after_name(tokens, 2)
+        return _word(tokens, k) == "set" and _word(tokens, k + 1) == "tablespace"
+    if second == "table":
+        k = 2
+        if _word(tokens, k) == "if" and _word(tokens, k + 1) == "exists":
+            k += 2
+        if _word(tokens, k) == "only":
+            k += 1
+        k = _after_name(tokens, k)
+        if _is_op(tokens, k, "*"):
+            k += 1
+        if _word(tokens, k) != "detach" or _word(tokens, k + 1) != "partition":
+            return False
+        k = _after_name(tokens, k + 2)
+        return _word(tokens, k) == "concurrently"
+    if second == "subscription":
+        tokens.extend(rest)
+        k = _after_name(tokens, 2)
+        action = _word(tokens, k)
+        target = _word(tokens, k + 1)
+        if action == "refresh":
+            return target == "publication"
+        if action in ("set", "add", "drop") and target == "publication":
+            return _option_true(_find_with_options(tokens, k + 2), "refresh")
+        if action == "set" and _is_op(tokens, k + 1, "("):
+            opts = _options(tokens, k + 1)[0]
+            return "failover" in opts or "two_phase" in opts
+    return False
