@@ -83,3 +83,15 @@ def test_random_phone_numbers_fit_the_table() -> None:
     numbers = {random_phone_number() for _ in range(100)}
     assert len(numbers) == 100
     assert all(len(n) <= 18 and re.fullmatch(r"\+1555\d{7}", n) for n in numbers)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"phone_number": "+1" + "5" * 17}, "phone_number"), ({"region": "usa"}, "region")],
+)
+def test_demo_rejects_bad_input_before_registering_anything(
+    db: Conn, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_demo(db, **kwargs)
+    assert db.execute("SELECT count(*) FROM app_devices").fetchone() == (0,)

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from persistor.ecliptix import _validate
 from persistor.ecliptix.client import EcliptixClient
 from persistor.ecliptix.models import (
     CreationStatus,
@@ -89,6 +90,9 @@ def run_demo(
 ) -> DemoReport:
     """Register a device, verify a phone by OTP, create a membership and log in."""
     phone = phone_number if phone_number is not None else random_phone_number()
+    # Check up front so that a bad number fails before the demo registers anything.
+    _validate.phone_number("phone_number", phone)
+    _validate.region("region", region)
     client = EcliptixClient(conn, schema=schema)
     run = _Run()
     membership_id: uuid.UUID | None = None
