@@ -32,6 +32,7 @@ from persistor.results import (
     NewScriptResult,
     RepairResult,
     StatusResult,
+    StopEmbeddedResult,
     UndoResult,
     ValidateResult,
 )
@@ -284,7 +285,6 @@ def baseline(
     on_event: EventCallback | None = None,
 ) -> BaselineResult:
     """Adopt an existing database: record a baseline, or import Flyway's/DbUp's history."""
-    discovery, sources = _load(settings)
     with _session(settings, on_event) as s, s.locked():
         if s.engine.read_history():
             raise UsageError(
@@ -360,7 +360,7 @@ def repair(settings: Settings, *, on_event: EventCallback | None = None) -> Repa
 
 def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoResult:
     """Apply the undo script of the latest applied version."""
-    discovery, sources = _load(settings)
+    discovery = discover(settings.locations)
     with _session(settings, on_event) as s, s.locked():
         history = s.engine.read_history()
         latest = planner.latest_undoable(discovery, history)
@@ -434,6 +434,14 @@ def demo(settings: Settings, phone_number: str | None = None) -> DemoReport:
             ) from None
 
 
+def stop_embedded(settings: Settings) -> StopEmbeddedResult:
+    """Stop the embedded PostgreSQL server (its data stays for the next start)."""
+    from persistor.engines import embedded
+
+    data_dir = settings.embedded_dir or embedded.default_data_dir()
+    return StopEmbeddedResult(str(data_dir), embedded.stop_embedded(data_dir))
+
+
 def engine_name(settings: Settings) -> str:
     """Return the engine a settings object would use, without connecting."""
     if settings.url is None:
@@ -451,6 +459,7 @@ __all__ = [
     "new_script",
     "repair",
     "status",
+    "stop_embedded",
     "undo",
     "validate",
 ]

@@ -194,6 +194,18 @@ class CleanResult:
 
 
 @dataclass(frozen=True)
+class StopEmbeddedResult:
+    """Whether `stop-embedded` found a running embedded server to stop."""
+
+    data_dir: str
+    was_running: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON shape of `stop-embedded --json`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Event:
     """Progress the library reports while it works (the CLI decides how to show it)."""
 

@@ -86,7 +86,9 @@ def test_new_in_empty_folder_starts_at_001(cli: Any, migrations: Path) -> None:
 def test_baseline_marks_older_scripts(cli: Any, db_url: str, migrations: Path) -> None:
     for n in (1, 2, 3):
         write(migrations, f"V{n}__t{n}.sql", f"CREATE TABLE t{n} (id int);")
-    result = cli("baseline", "--url", db_url, "--location", str(migrations), "--baseline-version", "2")
+    result = cli(
+        "baseline", "--url", db_url, "--location", str(migrations), "--baseline-version", "2"
+    )
     assert result.code == 0, result.err
     assert "Baselined at version 2" in result.out
     doc = cli("status", "--url", db_url, "--location", str(migrations), "--json").json()
@@ -164,7 +166,9 @@ def test_undo_takes_back_the_latest_version(cli: Any, db_url: str, migrations: P
     assert "has no undo script" in no_undo.err
 
 
-def test_clean_is_guarded(cli: Any, db_url: str, migrations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_is_guarded(
+    cli: Any, db_url: str, migrations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
     assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
     refused = cli("clean", "--url", db_url, "--yes")
@@ -186,7 +190,9 @@ def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
     with psycopg.connect(pg_db, autocommit=True, application_name="other-migrator") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_history"),))
-        result = cli("migrate", "--url", pg_db, "--location", str(migrations), "--lock-timeout", "0.5")
+        result = cli(
+            "migrate", "--url", pg_db, "--location", str(migrations), "--lock-timeout", "0.5"
+        )
     assert result.code == 6
     assert "waiting for the migration lock held by pid" in result.err
     assert "other-migrator" in result.err
@@ -200,7 +206,9 @@ def test_sqlite_lock_timeout(cli: Any, sqlite_url: str, migrations: Path) -> Non
     holder = sqlite3.connect(sqlite_url[len("sqlite:///") :], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        result = cli("migrate", "--url", sqlite_url, "--location", str(migrations), "--lock-timeout", "0.3")
+        result = cli(
+            "migrate", "--url", sqlite_url, "--location", str(migrations), "--lock-timeout", "0.3"
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -221,7 +229,9 @@ def test_config_file_and_environment_precedence(
     monkeypatch.setenv("PERSISTOR_URL", f"sqlite:///{tmp_path / 'from_env.db'}")
     assert cli("migrate").code == 0
     assert tables(f"sqlite:///{tmp_path / 'from_env.db'}") == {"from_file"}
-    assert cli("migrate", "--url", f"sqlite:///{tmp_path / 'from_cli.db'}", "-p", "name=cli").code == 0
+    assert (
+        cli("migrate", "--url", f"sqlite:///{tmp_path / 'from_cli.db'}", "-p", "name=cli").code == 0
+    )
     assert tables(f"sqlite:///{tmp_path / 'from_cli.db'}") == {"cli"}
 
 
@@ -258,7 +268,10 @@ def test_every_command_has_help(cli: Any) -> None:
 
 def test_version_and_python_m(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "persistor", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "persistor", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("persistor ")
@@ -282,8 +295,20 @@ def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Pa
         )
     write(migrations, "R__view.sql", "CREATE OR REPLACE VIEW steps AS SELECT 1 AS one;\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
-    cmd = [sys.executable, "-m", "persistor", "migrate", "--url", pg_db, "--location", str(migrations)]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(10)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "persistor",
+        "migrate",
+        "--url",
+        pg_db,
+        "--location",
+        str(migrations),
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(10)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0] * 10, outputs

@@ -38,16 +38,24 @@ def history(url: str) -> list[tuple[Any, ...]]:
 
 
 def three_scripts(folder: Path) -> None:
-    write(folder, "V1__create_users.sql", "CREATE TABLE users (id integer PRIMARY KEY, name text);\n")
+    write(
+        folder, "V1__create_users.sql", "CREATE TABLE users (id integer PRIMARY KEY, name text);\n"
+    )
     write(
         folder,
         "V1.1__add_email.sql",
         "-- a comment; with a semicolon\nALTER TABLE users ADD COLUMN email text;\n",
     )
-    write(folder, "R__users_view.sql", "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name FROM users;\n")
+    write(
+        folder,
+        "R__users_view.sql",
+        "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name FROM users;\n",
+    )
 
 
-def test_migrate_applies_in_order_then_has_nothing_to_do(cli: Any, db_url: str, migrations: Path) -> None:
+def test_migrate_applies_in_order_then_has_nothing_to_do(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
     three_scripts(migrations)
     first = cli("migrate", "--url", db_url, "--location", str(migrations))
     assert first.code == 0, first.err
@@ -70,8 +78,15 @@ def test_migrate_applies_in_order_then_has_nothing_to_do(cli: Any, db_url: str, 
     assert doc["current_version"] == "1.1"
     assert doc["counts"] == {"applied": 3}
     assert set(doc["migrations"][0]) >= {
-        "type", "version", "description", "script", "state", "checksum",
-        "installed_rank", "installed_at", "execution_time_ms",
+        "type",
+        "version",
+        "description",
+        "script",
+        "state",
+        "checksum",
+        "installed_rank",
+        "installed_at",
+        "execution_time_ms",
     }
 
 
@@ -105,7 +120,9 @@ def test_failing_statement_names_file_and_line_and_keeps_nothing(
 
 
 def test_error_in_included_file_points_into_it(cli: Any, pg_db: str, migrations: Path) -> None:
-    write(migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n")
+    write(
+        migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n"
+    )
     write(migrations, "V1__with_include.sql", "-- tables come from lib\n\\ir lib/tables.sql\n")
     result = cli("migrate", "--url", pg_db, "--location", str(migrations))
     assert result.code == 4
@@ -140,9 +157,15 @@ def test_changed_script_fails_validation_but_crlf_and_bom_do_not(
     assert cli("validate", "--url", db_url, "--location", str(migrations)).code == 0
 
 
-def test_changed_repeatable_is_the_only_script_rerun(cli: Any, db_url: str, migrations: Path) -> None:
+def test_changed_repeatable_is_the_only_script_rerun(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
     three_scripts(migrations)
-    write(migrations, "R__other_view.sql", "DROP VIEW IF EXISTS ids;\nCREATE VIEW ids AS SELECT id FROM users;\n")
+    write(
+        migrations,
+        "R__other_view.sql",
+        "DROP VIEW IF EXISTS ids;\nCREATE VIEW ids AS SELECT id FROM users;\n",
+    )
     assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
     write(
         migrations,
@@ -158,13 +181,18 @@ def test_changed_repeatable_is_the_only_script_rerun(cli: Any, db_url: str, migr
     assert [a["script"] for a in result.json()["applied"]] == ["R__users_view.sql"]
 
 
-def test_missing_applied_script_blocks_until_repair(cli: Any, db_url: str, migrations: Path) -> None:
+def test_missing_applied_script_blocks_until_repair(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
     three_scripts(migrations)
     assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
     (migrations / "V1.1__add_email.sql").unlink()
     result = cli("migrate", "--url", db_url, "--location", str(migrations))
     assert result.code == 5
-    assert "V1.1__add_email.sql: was applied but its file is not in the migration locations" in result.err
+    assert (
+        "V1.1__add_email.sql: was applied but its file is not in the migration locations"
+        in result.err
+    )
     repaired = cli("repair", "--url", db_url, "--location", str(migrations))
     assert "marked V1.1__add_email.sql deleted" in repaired.out
     assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 0
@@ -218,7 +246,9 @@ def test_single_transaction_is_all_or_nothing(cli: Any, db_url: str, migrations:
     assert history(db_url) == []
 
 
-def test_per_script_atomicity_keeps_earlier_scripts(cli: Any, db_url: str, migrations: Path) -> None:
+def test_per_script_atomicity_keeps_earlier_scripts(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
     write(migrations, "V2__b.sql", "CREATE TABLE b (id int);\nINSERT INTO nowhere VALUES (1);")
     assert cli("migrate", "--url", db_url, "--location", str(migrations)).code == 4
@@ -233,6 +263,8 @@ def test_placeholders_are_replaced_and_undefined_ones_refused(
     missing = cli("validate", "--url", db_url, "--location", str(migrations))
     assert missing.code == 5
     assert "placeholder ${table_name} is not defined" in missing.err
-    result = cli("migrate", "--url", db_url, "--location", str(migrations), "-p", "table_name=things")
+    result = cli(
+        "migrate", "--url", db_url, "--location", str(migrations), "-p", "table_name=things"
+    )
     assert result.code == 0, result.err
     assert tables(db_url) == {"things"}

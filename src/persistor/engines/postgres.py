@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -106,10 +107,9 @@ class PostgresEngine(Engine):
             yield
         finally:
             if not self.conn.closed:
-                try:
+                # if the session is gone, the lock went with it
+                with contextlib.suppress(psycopg.Error):
                     self.conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-                except psycopg.Error:
-                    pass  # the session is gone, and the lock with it
 
     def _lock_holder(self, key: int) -> str:
         row = self.conn.execute(

@@ -114,7 +114,20 @@ class SqliteEngine(Engine):
         result = []
         for r in cur:
             at = datetime.fromisoformat(r[7]) if r[7] else None
-            result.append(HistoryRow(*r[:7], at, r[8], bool(r[9])))
+            result.append(
+                HistoryRow(
+                    installed_rank=r[0],
+                    version=r[1],
+                    description=r[2],
+                    type=r[3],
+                    script=r[4],
+                    checksum=r[5],
+                    installed_by=r[6],
+                    installed_at=at,
+                    execution_time_ms=r[8],
+                    success=bool(r[9]),
+                )
+            )
         return result
 
     def ensure_history(self) -> None:
