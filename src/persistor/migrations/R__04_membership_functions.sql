@@ -93,7 +93,10 @@ BEGIN
     OFFSET ecliptix_limit('membership_failures_per_window') - 1
     LIMIT 1;
     IF v_oldest IS NOT NULL THEN
-        v_minutes := greatest(1, ceil(extract(epoch FROM (v_oldest + v_window - now())) / 60));
+        -- now() is this transaction's start, which can precede failures
+        -- committed while we waited for the lock: never wait past the window.
+        v_minutes := greatest(1, ceil(extract(epoch FROM
+                         (v_oldest + v_window - greatest(now(), v_oldest))) / 60));
         PERFORM log_membership_attempt(v_phone_uid, 'rate_limited', false);
         RETURN QUERY SELECT NULL::uuid, NULL::text, p_creation_status::text, v_minutes::text;
         RETURN;
@@ -184,6 +187,7 @@ CREATE OR REPLACE FUNCTION login_membership(p_phone_number varchar)
 AS $$
 DECLARE
     v_locked_until timestamptz;
+    v_locked_at    timestamptz;
     v_failures     bigint;
     v_outcome      text;
     v_found        boolean;
@@ -204,12 +208,17 @@ BEGIN
     -- failures can be evaluated before the lock is written.
     PERFORM ecliptix_lock(2, p_phone_number);
 
-    -- 1./2. Lock state.
-    SELECT l.locked_until INTO v_locked_until
+    -- 1./2. Lock state. The time left is counted from the later of now()
+    -- (this transaction's start) and the lock's start, so a call that began
+    -- before the lock was written while it waited is never told more than
+    -- the lockout length.
+    SELECT l.locked_until, l.locked_at INTO v_locked_until, v_locked_at
     FROM login_lockouts l WHERE l.phone_number = p_phone_number;
     IF v_locked_until > now() THEN
         RETURN QUERY SELECT NULL::uuid, NULL::text,
-            ceil(extract(epoch FROM (v_locked_until - now())) / 60)::bigint::text, NULL::bytea;
+            ceil(extract(epoch FROM (v_locked_until - greatest(now(), v_locked_at))) / 60)
+                ::bigint::text,
+            NULL::bytea;
         RETURN;
     ELSIF v_locked_until IS NOT NULL THEN
         -- The lock has ended: clear it and the failures it counted. Nothing

@@ -1,0 +1,180 @@
+"""Invariants under real concurrency: 32 sessions, each with its own
+connection, released together by a barrier, at READ COMMITTED. Also the
+isolation-level guard (SQLSTATE 25000)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import psycopg
+import pytest
+
+from tests.ecliptix.test_sql_support import (
+    THREADS,
+    Conn,
+    call,
+    make_device,
+    make_flow,
+    make_phone,
+    new_number,
+    one,
+    run_concurrently,
+    scalar,
+    verified_registration,
+)
+
+
+def test_one_device_row_exactly_one_created(db: Conn, ecliptix_url: str) -> None:
+    device_id = uuid.uuid4()
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "register_app_device_if_not_exists", uuid.uuid4(), device_id, 1),
+    )
+    assert Counter(r["status"] for r in results) == {2: 1, 1: THREADS - 1}
+    assert len({r["unique_id"] for r in results}) == 1
+    assert scalar(db, "SELECT count(*) FROM app_devices") == 1
+    # restoring a soft-deleted device: again exactly one caller sees 2
+    db.execute("UPDATE app_devices SET is_deleted = true")
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "register_app_device_if_not_exists", uuid.uuid4(), device_id, 1),
+    )
+    assert Counter(r["status"] for r in results) == {2: 1, 1: THREADS - 1}
+    assert db.execute("SELECT count(*), bool_or(is_deleted) FROM app_devices").fetchone() == (
+        1,
+        False,
+    )
+
+
+@pytest.mark.parametrize("region", [None, "US"])
+def test_one_phone_row(db: Conn, ecliptix_url: str, region: str | None) -> None:
+    devices = [make_device(db) for _ in range(THREADS)]
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "ensure_phone_number", "+4400001", region, devices[i]),
+    )
+    assert Counter(r["outcome"] for r in results) == {
+        "created_and_associated": 1,
+        "associated": THREADS - 1,
+    }
+    assert scalar(db, "SELECT count(*) FROM phone_numbers") == 1
+    # every device linked, exactly one primary
+    assert db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_primary) FROM phone_number_devices"
+    ).fetchone() == (THREADS, 1)
+
+
+def test_one_pending_flow_per_device_phone_purpose(db: Conn, ecliptix_url: str) -> None:
+    device = make_device(db)
+    phone = make_phone(db, None, None, device)
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "initiate_verification_flow", device, phone, "login", i),
+    )
+    assert Counter(r["outcome"] for r in results) == {"created": 1, "retrieved": THREADS - 1}
+    assert len({r["unique_identifier"] for r in results}) == 1
+    assert scalar(db, "SELECT count(*) FROM verification_flows") == 1
+
+
+def test_never_more_than_30_flows_per_phone_per_hour(db: Conn, ecliptix_url: str) -> None:
+    devices = [make_device(db) for _ in range(THREADS + 8)]
+    phone = make_phone(db)
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "initiate_verification_flow", devices[i], phone, "registration"),
+        n=THREADS + 8,
+    )
+    assert Counter(r["outcome"] for r in results) == {
+        "created": 30,
+        "global_rate_limit_exceeded": THREADS + 8 - 30,
+    }
+    assert scalar(db, "SELECT count(*) FROM verification_flows") == 30
+
+
+def test_otp_count_never_above_5(db: Conn, ecliptix_url: str) -> None:
+    device = make_device(db)
+    flow = make_flow(db, device, make_phone(db))["unique_identifier"]
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "insert_otp_record", flow, f"h{i}", "s", "2099-01-01Z"),
+    )
+    outcomes = Counter(r["outcome"] for r in results)
+    assert outcomes["created"] == 5
+    assert set(outcomes) <= {"created", "max_otp_attempts_reached", "flow_not_found_or_invalid"}
+    assert scalar(db, "SELECT otp_count FROM verification_flows") == 5
+    assert scalar(db, "SELECT count(*) FROM otp_records") == 5
+    assert scalar(db, "SELECT count(*) FROM otp_records WHERE is_active") == 1
+    assert scalar(db, "SELECT status FROM verification_flows") == "failed"
+
+
+def test_one_membership_per_phone_device(db: Conn, ecliptix_url: str) -> None:
+    reg = verified_registration(db)
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "create_membership", reg["flow"], 42, reg["otp"], "otp_verified"),
+    )
+    assert Counter(r["outcome"] for r in results) == {
+        "created": 1,
+        "membership_already_exists": THREADS - 1,
+    }
+    assert len({r["membership_unique_id"] for r in results}) == 1
+    assert scalar(db, "SELECT count(*) FROM memberships") == 1
+
+
+def test_membership_failure_limit_holds(db: Conn, ecliptix_url: str) -> None:
+    reg = verified_registration(db)
+    results = run_concurrently(
+        ecliptix_url,
+        lambda c, i: one(c, "create_membership", reg["flow"], 7, reg["otp"], "otp_verified"),
+    )
+    outcomes = Counter(r["outcome"] for r in results)
+    assert outcomes == {"verification_flow_not_found": 5, "60": THREADS - 5}
+    assert (
+        scalar(db, "SELECT count(*) FROM membership_attempts WHERE outcome <> 'rate_limited'") == 5
+    )
+
+
+def test_at_most_5_failed_logins_evaluated_per_window(db: Conn, ecliptix_url: str) -> None:
+    number = new_number()
+    results = run_concurrently(ecliptix_url, lambda c, i: one(c, "login_membership", number))
+    assert Counter(r["outcome"] for r in results) == {
+        "phone_number_not_found": 5,
+        "5": THREADS - 5,
+    }
+    assert scalar(db, "SELECT count(*) FROM login_attempts") == 5
+    assert scalar(db, "SELECT count(*) FROM login_lockouts") == 1
+
+
+# --- isolation guard -------------------------------------------------------
+
+LOCKING_CALLS = [
+    ("register_app_device_if_not_exists", lambda r: (uuid.uuid4(), uuid.uuid4(), 1)),
+    ("ensure_phone_number", lambda r: ("+1999", None, None)),
+    ("initiate_verification_flow", lambda r: (r["device"], r["phone"], "login", None)),
+    ("request_resend_otp", lambda r: (r["flow"],)),
+    ("insert_otp_record", lambda r: (r["flow"], "h", "s", "2099-01-01Z")),
+    ("update_otp_status", lambda r: (r["otp"], "expired")),
+    ("create_membership", lambda r: (r["flow"], 42, r["otp"], "otp_verified")),
+    ("login_membership", lambda r: (r["number"],)),
+]
+
+
+@pytest.mark.parametrize(("fn", "args"), LOCKING_CALLS, ids=[c[0] for c in LOCKING_CALLS])
+@pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_locking_functions_refuse_other_isolation_levels(
+    db: Conn, ecliptix_url: str, fn: str, args, level: str
+) -> None:
+    reg = verified_registration(db)
+    with psycopg.connect(ecliptix_url) as conn:
+        conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        with pytest.raises(psycopg.Error) as info:
+            call(conn, fn, *args(reg))
+        assert info.value.sqlstate == "25000"
+        assert "READ COMMITTED" in (info.value.diag.message_primary or "")
+        assert fn in (info.value.diag.message_primary or "")
+        conn.rollback()
+        # at READ COMMITTED inside an explicit transaction it works
+        conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        call(conn, fn, *args(reg))
+        conn.rollback()
