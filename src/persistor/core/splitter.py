@@ -106,6 +106,7 @@ _E_SQ_END = re.compile(r"(?:[^'\\]++|\\.|'')*+'", re.DOTALL)
 _DQ_END = re.compile(r'(?:[^"]++|"")*+"')
 _BQ_END = re.compile(r"(?:[^`]++|``)*+`")
 _NOT_IDENT = re.compile(f"[^{_IDC}]")
+_PARAM = re.compile(r"\$[0-9]+")
 _DOLLAR_TAG = re.compile(f"\\$(?:[{_ID}][A-Za-z0-9_\x80-\U0010ffff]*)?\\$")
 _PG_COMMENT_MARK = re.compile(r"/\*|\*/")
 _PG_NEWLINE = re.compile(r"[\n\r]")
@@ -115,9 +116,12 @@ _PG_FAST = re.compile(r"--|/\*|['\"$;()]")
 _SQLITE_FAST = re.compile(r"--|/\*|['\"`\[;]")
 
 # Word mode: every token.  Groups: e = E'…' string start, w = word,
-# n = number, s = special character, o = any other character.
+# n = number, s = special character, o = any other character.  As in
+# PostgreSQL 16+ (integer_junk, param_junk), identifier characters right after
+# digits belong to the same token, "$" included: "$" only starts a dollar quote
+# or parameter after digits alone ("1$$…$$"), never after "1e" or "x1".
 _PG_WORD = re.compile(
-    f"(?P<e>[eE]')|(?P<w>[{_ID}][{_IDC}]*)|(?P<n>[0-9][A-Za-z0-9_.]*)"
+    f"(?P<e>[eE]')|(?P<w>[{_ID}][{_IDC}]*)|(?P<n>[0-9][0-9.]*(?:[{_ID}][{_IDC}]*)?)"
     r"|(?P<s>--|/\*|['\"$;()])|(?P<o>[^ \t\n\r\f\v])"
 )
 _SQLITE_WORD = re.compile(
@@ -183,8 +187,9 @@ def _end_of_line_comment(sql: str, start: int, pg: bool) -> int:
 def _end_of_dollar(sql: str, start: int) -> int:
     """Index past the dollar quote at ``start``, or ``start + 1`` for a lone ``$``."""
     m = _DOLLAR_TAG.match(sql, start)
-    if m is None:  # a parameter ($1) or a stray $
-        return start + 1
+    if m is None:  # a parameter ($1: the digits are part of it) or a stray $
+        m = _PARAM.match(sql, start)
+        return start + 1 if m is None else m.end()
     tag = m.group()
     end = sql.find(tag, m.end())
     if end < 0:
@@ -322,7 +327,8 @@ def _split_pg(sql: str) -> list[Statement]:
                 j = i - 1
                 while j > pos and _is_ident_char(sql[j - 1]):
                     j -= 1
-                if not "0" <= sql[j] <= "9":  # a word, not a number: $ is part of it
+                run = sql[j:i]
+                if not (run.isascii() and run.isdigit()):  # $ belongs to this word
                     end = _NOT_IDENT.search(sql, i)
                     pos = len(sql) if end is None else end.start()
                     continue
@@ -451,7 +457,8 @@ def _split_sqlite(sql: str) -> list[Statement]:
 # ---------------------------------------------------------------------------
 # Statements that cannot run inside a transaction block
 
-_Token = tuple[str, str]  # (kind, value): kind is "word" (lower-cased), "ident", "str", "num", "op"
+# (kind, value): kind is "word" (lower-cased), "ident", "str", "num", "param" or "op"
+_Token = tuple[str, str]
 
 
 def _pg_tokens(sql: str) -> Iterator[_Token]:
@@ -501,8 +508,8 @@ def _pg_tokens(sql: str) -> Iterator[_Token]:
                 elif c == "$":
                     if pos == i + 1:
                         yield "op", "$"
-                    else:
-                        yield "str", sql[i:pos]
+                    else:  # a dollar-quoted string or a parameter
+                        yield ("str" if sql[pos - 1] == "$" else "param"), sql[i:pos]
     except SplitError:
         return
 
