@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from persistor.core import planner
 from persistor.core.planner import Plan
-from persistor.core.runner import PreparedScript, prepare, run_script
+
+if TYPE_CHECKING:
+    from persistor.core.runner import PreparedScript
 from persistor.core.scripts import Discovery, ScriptKind, Version, discover
 from persistor.core.source import ExpandedScript, expand_script
 from persistor.engines import Engine, open_engine
@@ -86,8 +88,8 @@ def _session(settings: Settings, on_event: EventCallback | None) -> Iterator[_Se
 
 
 def _load(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScript]]:
-    discovery = discover(settings.locations)
-    roots = settings.locations
+    roots = [p.resolve() for p in settings.locations]
+    discovery = discover(roots)
     placeholders = dict(settings.placeholders)
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable):
@@ -112,6 +114,10 @@ def _prepare_all(
 ) -> tuple[list[PreparedScript], list[Problem]]:
     prepared: list[PreparedScript] = []
     problems: list[Problem] = []
+    if not plan.to_apply:
+        return prepared, problems
+    from persistor.core.runner import prepare  # the splitter is needed only when there is work
+
     for item in plan.to_apply:
         result = prepare(item.file, item.source, dialect)
         if isinstance(result, Problem):
@@ -160,6 +166,8 @@ def migrate(
             prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
             if plan.problems or problems:
                 raise ValidationError([*plan.problems, *problems])
+            from persistor.core.runner import run_script
+
             rank = max((r.installed_rank for r in history), default=0)
             applied: list[AppliedScript] = []
             total = len(prepared)
@@ -360,7 +368,7 @@ def repair(settings: Settings, *, on_event: EventCallback | None = None) -> Repa
 
 def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoResult:
     """Apply the undo script of the latest applied version."""
-    discovery = discover(settings.locations)
+    discovery = discover([p.resolve() for p in settings.locations])
     with _session(settings, on_event) as s, s.locked():
         history = s.engine.read_history()
         latest = planner.latest_undoable(discovery, history)
@@ -378,7 +386,10 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
                     )
                 ]
             )
-        source = expand_script(f.path, f.name, settings.locations, dict(settings.placeholders))
+        from persistor.core.runner import prepare, run_script
+
+        roots = [p.resolve() for p in settings.locations]
+        source = expand_script(f.path, f.name, roots, dict(settings.placeholders))
         if source.problems:
             raise ValidationError(source.problems)
         prepared = prepare(f, source, s.engine.dialect)

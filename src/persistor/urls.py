@@ -13,7 +13,9 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 def mask_url(url: str) -> str:
     """Return the URL with any password replaced by '***'."""
-    masked = _PASSWORD_RE.sub(lambda m: f"{m['pre']}***{m['post']}", url)
+    masked = _PASSWORD_RE.sub(
+        lambda m: f"{m['pre']}***{m['post']}" if m["pw"] else f"{m['pre'][:-1]}{m['post']}", url
+    )
     return _KV_PASSWORD_RE.sub(lambda m: f"{m.group(1)}***", masked)
 
 

@@ -7,13 +7,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from persistor import api
 from persistor.errors import PersistorError, exit_code_for
-from persistor.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from persistor.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +31,8 @@ class _Options:
         self.quiet = False
 
     def settings(self) -> Settings:
+        from persistor.settings import load_settings
+
         overrides = dict(self.values)
         if self.placeholders:
             overrides["placeholders"] = self.placeholders
@@ -170,6 +173,13 @@ def _renderer() -> Any:
     return render
 
 
+def _api() -> Any:
+    # imported on use, so `--help` and `--version` stay fast
+    from persistor import api
+
+    return api
+
+
 @cli.command()
 @click.option("--target", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the exact SQL; change nothing.")
@@ -192,7 +202,7 @@ def migrate(
     opts = _opts()
     render = _renderer()
     with render.progress(opts) as on_event:
-        result = api.migrate(
+        result = _api().migrate(
             opts.settings(),
             target=target,
             dry_run=dry_run,
@@ -209,7 +219,7 @@ def status() -> None:
     """Show every known script and its state (alias: info)."""
     opts = _opts()
     render = _renderer()
-    result = api.status(opts.settings(), on_event=render.event_printer(opts))
+    result = _api().status(opts.settings(), on_event=render.event_printer(opts))
     render.status(opts, result)
 
 
@@ -229,7 +239,7 @@ def validate() -> None:
     """Run every check of migrate and parse each script offline; change nothing."""
     opts = _opts()
     render = _renderer()
-    result = api.validate(opts.settings(), on_event=render.event_printer(opts))
+    result = _api().validate(opts.settings(), on_event=render.event_printer(opts))
     render.validate(opts, result)
 
 
@@ -239,7 +249,7 @@ def test_command() -> None:
     """Connect and print engine, server version, user, database, schema, current version."""
     opts = _opts()
     render = _renderer()
-    render.connection(opts, api.check_connection(opts.settings()))
+    render.connection(opts, _api().check_connection(opts.settings()))
 
 
 @cli.command()
@@ -248,7 +258,7 @@ def test_command() -> None:
 def new(name: str) -> None:
     """Create the next V<version>__NAME.sql in the first location."""
     opts = _opts()
-    _renderer().new_script(opts, api.new_script(opts.settings(), name))
+    _renderer().new_script(opts, _api().new_script(opts.settings(), name))
 
 
 @cli.command()
@@ -267,7 +277,7 @@ def baseline(baseline_version: str, description: str) -> None:
     """Adopt an existing database: record a baseline, or import Flyway/DbUp history."""
     opts = _opts()
     render = _renderer()
-    result = api.baseline(
+    result = _api().baseline(
         opts.settings(),
         version=baseline_version,
         description=description,
@@ -282,7 +292,7 @@ def repair() -> None:
     """Remove failed rows, realign checksums to the files, mark missing scripts deleted."""
     opts = _opts()
     render = _renderer()
-    render.repair(opts, api.repair(opts.settings(), on_event=render.event_printer(opts)))
+    render.repair(opts, _api().repair(opts.settings(), on_event=render.event_printer(opts)))
 
 
 @cli.command()
@@ -291,7 +301,7 @@ def undo() -> None:
     """Apply the undo script (U<version>__…sql) of the latest applied version."""
     opts = _opts()
     render = _renderer()
-    render.undo(opts, api.undo(opts.settings(), on_event=render.event_printer(opts)))
+    render.undo(opts, _api().undo(opts.settings(), on_event=render.event_printer(opts)))
 
 
 @cli.command()
@@ -302,7 +312,7 @@ def clean(yes: bool) -> None:
     opts = _opts()
     render = _renderer()
     render.clean(
-        opts, api.clean(opts.settings(), confirmed=yes, on_event=render.event_printer(opts))
+        opts, _api().clean(opts.settings(), confirmed=yes, on_event=render.event_printer(opts))
     )
 
 
@@ -312,7 +322,7 @@ def clean(yes: bool) -> None:
 def demo(phone: str | None) -> None:
     """Walk a full Ecliptix registration and login on the database and print each step."""
     opts = _opts()
-    _renderer().demo(opts, api.demo(opts.settings(), phone))
+    _renderer().demo(opts, _api().demo(opts.settings(), phone))
 
 
 @cli.command("stop-embedded")
@@ -320,7 +330,7 @@ def demo(phone: str | None) -> None:
 def stop_embedded() -> None:
     """Stop the embedded PostgreSQL server that runs when no URL is configured."""
     opts = _opts()
-    _renderer().stop_embedded(opts, api.stop_embedded(opts.settings()))
+    _renderer().stop_embedded(opts, _api().stop_embedded(opts.settings()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

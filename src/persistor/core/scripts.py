@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -147,8 +148,9 @@ def discover(locations: Sequence[Path]) -> Discovery:
                 )
             )
             continue
+        prefix = len(str(location)) + 1
         for path in _sql_files(location):
-            name = path.relative_to(location).as_posix()
+            name = str(path)[prefix:].replace(os.sep, "/")
             parsed = parse_name(path, name)
             if parsed is None:
                 continue
@@ -193,5 +195,11 @@ def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:
 
 
 def _sql_files(location: Path) -> Iterable[Path]:
-    # os.scandir via rglob; sorted so discovery is deterministic on every filesystem.
-    return sorted(p for p in location.rglob("*") if p.suffix.lower() == ".sql" and p.is_file())
+    # os.walk is much faster than Path.rglob for thousands of files; sorted so
+    # discovery is the same on every filesystem.
+    found: list[str] = []
+    for folder, dirs, files in os.walk(location):
+        dirs.sort()
+        found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(".sql"))
+    found.sort()
+    return [Path(f) for f in found]

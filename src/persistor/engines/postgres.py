@@ -63,6 +63,10 @@ class PostgresEngine(Engine):
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._table = sql.Identifier(self.schema, history_table)
+        self._depth = 0
+        self._prefix: list[str] = []  # sent ahead of the next statement
+        self._pending: list[str] = []  # sent with the next COMMIT
+        self._committed = False  # whether the final durability flush is needed
 
     @property
     def default_schema(self) -> str:
@@ -88,8 +92,16 @@ class PostgresEngine(Engine):
         deadline = time.monotonic() + timeout
         delay = 0.05
         told = False
+        # Each script still commits atomically with its history row, but without
+        # waiting for its own WAL flush; one synchronous commit at the end makes
+        # the whole run durable before persistor reports success. A server crash
+        # mid-run can only lose whole scripts together with their history rows,
+        # and the next run applies them again.
+        attempt = f"SET synchronous_commit TO off; SELECT pg_try_advisory_lock({key:d})".encode()
         while True:
-            row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            cur = self.conn.execute(attempt)
+            cur.nextset()  # the first result is the SET's
+            row = cur.fetchone()
             if row and row[0]:
                 break
             holder = self._lock_holder(key)
@@ -103,13 +115,18 @@ class PostgresEngine(Engine):
                 )
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
+        self._committed = False
         try:
             yield
         finally:
             if not self.conn.closed:
                 # if the session is gone, the lock went with it
                 with contextlib.suppress(psycopg.Error):
-                    self.conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    self.conn.execute(b"SET synchronous_commit TO on")
+                    if self._committed:
+                        # a synchronous commit flushes the WAL of every earlier one
+                        self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
+                    self.conn.execute(f"SELECT pg_advisory_unlock({key:d})".encode())
 
     def _lock_holder(self, key: int) -> str:
         row = self.conn.execute(
@@ -129,12 +146,15 @@ class PostgresEngine(Engine):
         pid, app, addr, user, start = row
         return f"pid {pid} ({app or 'unknown application'}, user {user}, from {addr or 'local socket'}, since {start})"
 
-    def read_history(self) -> list[HistoryRow]:
-        exists = self.conn.execute(
+    def _history_exists(self) -> bool:
+        row = self.conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL",
             (sql.Identifier(self.schema, self.history_table).as_string(self.conn),),
         ).fetchone()
-        if not exists or not exists[0]:
+        return bool(row and row[0])
+
+    def read_history(self) -> list[HistoryRow]:
+        if not self._history_exists():
             return []
         cur = self.conn.execute(
             sql.SQL(
@@ -146,6 +166,8 @@ class PostgresEngine(Engine):
         return [HistoryRow(*r) for r in cur]
 
     def ensure_history(self) -> None:
+        if self._history_exists():
+            return
         self.conn.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
         )
@@ -170,21 +192,69 @@ class PostgresEngine(Engine):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.conn.transaction():
+        # Transactions are driven by hand so that BEGIN (and SET LOCAL) travel
+        # with the script's first statement, and the history row with COMMIT:
+        # a one-statement script costs two round trips instead of five.
+        depth = self._depth
+        self._depth += 1
+        self._prefix.append("BEGIN" if depth == 0 else f"SAVEPOINT persistor_{depth}")
+        mark = len(self._pending)
+        try:
             yield
+        except BaseException:
+            del self._pending[mark:]
+            if self._prefix:
+                self._prefix.clear()  # nothing of this level reached the server
+                if depth > 0:
+                    raise
+            if not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    if depth == 0:
+                        self.conn.execute(b"ROLLBACK")
+                    else:
+                        self.conn.execute(
+                            f"ROLLBACK TO SAVEPOINT persistor_{depth}; "
+                            f"RELEASE SAVEPOINT persistor_{depth}".encode()
+                        )
+            raise
+        finally:
+            self._depth = depth
+        end = "COMMIT" if depth == 0 else f"RELEASE SAVEPOINT persistor_{depth}"
+        self._send([*self._prefix, *self._pending[mark:], end])
+        self._committed = True
+        self._prefix.clear()
+        del self._pending[mark:]
+
+    def _send(self, statements: list[str]) -> None:
+        self.conn.execute(";\n".join(statements).encode("utf-8"))
 
     def prepare_script(self) -> None:
         # Scripts may change search_path; every script starts from the target schema.
-        self.conn.execute(
-            sql.SQL("SET search_path TO {}, pg_temp").format(sql.Identifier(self.schema))
+        setting = sql.SQL("SET {} search_path TO {}, pg_temp").format(
+            sql.SQL("LOCAL" if self._depth else "SESSION"), sql.Identifier(self.schema)
         )
+        if self._depth:
+            self._prefix.append(setting.as_string(self.conn))
+        else:
+            # Outside a transaction it must go alone: several statements in one
+            # query string form an implicit transaction, which CREATE INDEX
+            # CONCURRENTLY refuses.
+            self.conn.execute(setting)
 
     def execute(self, statement: str) -> None:
+        offset = 0
+        if self._prefix:
+            head = ";\n".join(self._prefix) + ";\n"
+            offset = len(head)
+            statement = head + statement
+            self._prefix.clear()
         try:
             self.conn.execute(statement.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:
             diag = exc.diag
             position = int(diag.statement_position) if diag.statement_position else None
+            if position is not None:
+                position = position - offset if position > offset else None
             message = diag.message_primary or _first_line(str(exc))
             extra = [x for x in (diag.message_detail, diag.message_hint, diag.context) if x]
             raise StatementFailed(
@@ -192,23 +262,30 @@ class PostgresEngine(Engine):
             ) from None
 
     def insert_history(self, row: NewHistoryRow) -> None:
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
-                "installed_by, execution_time_ms, success) "
-                "VALUES (%s, %s, %s, %s, %s, %s, current_user, %s, %s)"
-            ).format(self._table),
-            (
-                row.installed_rank,
-                row.version,
-                row.description[:200],
-                row.type,
-                row.script,
-                row.checksum,
-                row.execution_time_ms,
-                row.success,
-            ),
+        values = sql.SQL(", ").join(
+            [
+                sql.Literal(row.installed_rank),
+                sql.Literal(row.version),
+                sql.Literal(row.description[:200]),
+                sql.Literal(row.type),
+                sql.Literal(row.script),
+                sql.Literal(row.checksum),
+                sql.SQL("current_user"),
+                sql.Literal(row.execution_time_ms),
+                sql.Literal(row.success),
+            ]
         )
+        insert = sql.SQL(
+            "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
+            "installed_by, execution_time_ms, success) VALUES ({})"
+        ).format(self._table, values)
+        text = insert.as_string(self.conn)
+        if self._depth:
+            self._pending.append(text)  # sent with COMMIT
+        else:
+            self._send([*self._prefix, text])
+            self._prefix.clear()
+            self._committed = True
 
     def delete_history(self, ranks: Sequence[int]) -> None:
         self.conn.execute(
