@@ -73,7 +73,9 @@ def _session(settings: Settings, on_event: EventCallback | None) -> Iterator[_Se
 
         server = start_embedded(settings.embedded_dir or default_data_dir())
         url, embedded_dir = server.url, str(server.data_dir)
-    engine = open_engine(url, settings.schema, settings.history_table, settings.connect_timeout)
+    engine = open_engine(
+        url, settings.schema, settings.history_table, settings.connect_timeout, settings.lock_mode
+    )
     try:
         info = DatabaseInfo(
             engine=engine.name,

@@ -32,6 +32,7 @@ class Settings:
     history_table: str = DEFAULT_HISTORY_TABLE
     placeholders: Mapping[str, str] = field(default_factory=dict)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lock_mode: str = "session"
     connect_timeout: int = 10
     out_of_order: bool = False
     clean_enabled: bool = False
@@ -50,6 +51,7 @@ _KEYS = {
     "history_table",
     "placeholders",
     "lock_timeout",
+    "lock_mode",
     "connect_timeout",
     "out_of_order",
     "clean_enabled",
@@ -107,6 +109,8 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
         out["history_table"] = env["PERSISTOR_HISTORY_TABLE"]
     if env.get("PERSISTOR_LOCK_TIMEOUT"):
         out["lock_timeout"] = env["PERSISTOR_LOCK_TIMEOUT"]
+    if env.get("PERSISTOR_LOCK_MODE"):
+        out["lock_mode"] = env["PERSISTOR_LOCK_MODE"]
     if env.get("PERSISTOR_CLEAN_ENABLED"):
         out["clean_enabled"] = env["PERSISTOR_CLEAN_ENABLED"]
     if env.get("PERSISTOR_EMBEDDED_DIR"):
@@ -130,6 +134,13 @@ def _as_bool(name: str, value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise UsageError(f"{name} must be true or false, got {value!r}")
+
+
+def _as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return text
 
 
 def _as_float(name: str, value: Any) -> float:
@@ -182,6 +193,7 @@ def load_settings(
         history_table=str(merged.get("history_table") or DEFAULT_HISTORY_TABLE),
         placeholders=placeholders,
         lock_timeout=_as_float("lock_timeout", merged.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        lock_mode=_as_choice("lock_mode", merged.get("lock_mode", "session"), ("session", "table")),
         connect_timeout=int(_as_float("connect_timeout", merged.get("connect_timeout", 10))),
         out_of_order=_as_bool("out_of_order", merged.get("out_of_order", False)),
         clean_enabled=_as_bool("clean_enabled", merged.get("clean_enabled", False)),

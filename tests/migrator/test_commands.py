@@ -185,7 +185,7 @@ def test_clean_is_guarded(
 
 
 def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -> None:
-    from persistor.engines.postgres import lock_key
+    from persistor.engines.pglock import lock_key
 
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
     with psycopg.connect(pg_db, autocommit=True, application_name="other-migrator") as holder:
@@ -317,3 +317,56 @@ def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Pa
     assert len(scripts) == 21
     assert sorted(scripts) == sorted(set(scripts))
     assert sum("Nothing to do" in out for out, _ in outputs) >= 1
+
+
+def test_table_lock_mode_serialises_ten_migrators(pg_db: str, migrations: Path) -> None:
+    for n in range(1, 11):
+        write(
+            migrations,
+            f"V{n:03d}__s{n}.sql",
+            f"CREATE TABLE s{n} (id int);\nSELECT pg_sleep(0.01);\n",
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
+    env["PERSISTOR_LOCK_MODE"] = "table"
+    cmd = [
+        sys.executable,
+        "-m",
+        "persistor",
+        "migrate",
+        "--url",
+        pg_db,
+        "--location",
+        str(migrations),
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(10)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 10, outputs
+    scripts = [r[3] for r in history(pg_db)]
+    assert sorted(scripts) == sorted(set(scripts))
+    assert len(scripts) == 10
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_history_lock").fetchone() == (0,)
+
+
+def test_table_lock_names_holder_and_expired_lease_is_taken_over(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    args = ("migrate", "--url", pg_db, "--location", str(migrations), "--lock-mode", "table")
+    assert cli(*args).code == 0  # creates the lock table
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);")
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO schema_history_lock VALUES (1, 'deploy-host:4242:abcd', now(), now() + interval '1 hour')"
+        )
+        held = cli(*args, "--lock-timeout", "0.3")
+        assert held.code == 6
+        assert "deploy-host:4242:abcd" in held.err
+        # a migrator killed long ago: its lease has run out
+        conn.execute("UPDATE schema_history_lock SET expires_at = now() - interval '1 second'")
+    taken = cli(*args)
+    assert taken.code == 0, taken.err
+    assert tables(pg_db) == {"a", "b", "schema_history_lock"}

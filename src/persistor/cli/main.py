@@ -121,6 +121,14 @@ def common_options(f: F) -> F:
             help="How long to wait for another migrator's lock before exiting 6 (default 300).",
         ),
         click.option(
+            "--lock-mode",
+            type=click.Choice(["session", "table"]),
+            expose_value=False,
+            callback=_store("lock_mode"),
+            help="PostgreSQL lock: 'session' advisory lock (default), or 'table' for "
+            "PgBouncer transaction pooling.",
+        ),
+        click.option(
             "--json",
             "json_",
             is_flag=True,

@@ -8,14 +8,18 @@ from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, sqlite_path
 
 
 def open_engine(
-    url: str, schema: str | None, history_table: str, connect_timeout: int = 10
+    url: str,
+    schema: str | None,
+    history_table: str,
+    connect_timeout: int = 10,
+    lock_mode: str = "session",
 ) -> Engine:
     """Connect to the database a URL names, with the engine for its scheme."""
     scheme = scheme_of(url)
     if scheme in POSTGRES_SCHEMES:
         from persistor.engines.postgres import PostgresEngine
 
-        return PostgresEngine(url, schema, history_table, connect_timeout)
+        return PostgresEngine(url, schema, history_table, connect_timeout, lock_mode)
     if scheme == "sqlite":
         from persistor.engines.sqlite import SqliteEngine
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
@@ -21,16 +19,14 @@ from persistor.engines.base import (
     StatementFailed,
     WaitCallback,
 )
-from persistor.errors import ConnectError, LockTimeoutError, UsageError
+from persistor.engines.pglock import advisory_lock, lock_key, table_lock
+from persistor.errors import ConnectError, UsageError
 from persistor.urls import mask_url
 
 APPLICATION_NAME = "persistor"
 
 
-def lock_key(schema: str, history_table: str) -> int:
-    """Return the advisory lock key for one schema and history table (a signed int8)."""
-    digest = hashlib.sha256(f"persistor:{schema}.{history_table}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+LOCK_MODES = ("session", "table")
 
 
 class PostgresEngine(Engine):
@@ -41,16 +37,21 @@ class PostgresEngine(Engine):
     transactional_ddl: ClassVar[bool] = True
 
     def __init__(
-        self, url: str, schema: str | None, history_table: str, connect_timeout: int = 10
+        self,
+        url: str,
+        schema: str | None,
+        history_table: str,
+        connect_timeout: int = 10,
+        lock_mode: str = "session",
     ) -> None:
         super().__init__(schema, history_table)
+        if lock_mode not in LOCK_MODES:
+            raise UsageError(f"lock mode must be one of {', '.join(LOCK_MODES)}, got {lock_mode!r}")
+        self.lock_mode = lock_mode
+        self._url = url
+        self._connect_timeout = connect_timeout
         try:
-            self.conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                url,
-                autocommit=True,
-                application_name=APPLICATION_NAME,
-                connect_timeout=connect_timeout,
-            )
+            self.conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
         except psycopg.ProgrammingError as exc:
             raise UsageError(
                 f"invalid PostgreSQL URL {mask_url(url)}: {exc}; expected "
@@ -68,6 +69,18 @@ class PostgresEngine(Engine):
         self._pending: list[str] = []  # sent with the next COMMIT
         self._committed = False  # whether the final durability flush is needed
 
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = psycopg.connect(
+            self._url,
+            autocommit=True,
+            application_name=APPLICATION_NAME,
+            connect_timeout=self._connect_timeout,
+        )
+        # No server-side prepared statements: they break behind PgBouncer's
+        # transaction pooling, and a migrator gains nothing from them.
+        conn.prepare_threshold = None
+        return conn
+
     @property
     def default_schema(self) -> str:
         return "public"
@@ -84,67 +97,34 @@ class PostgresEngine(Engine):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: WaitCallback) -> Iterator[None]:
-        # A session-level advisory lock outside any transaction: it survives the
-        # per-script commits and never waits inside a transaction, so it cannot
-        # deadlock with CREATE INDEX CONCURRENTLY. The server drops it when the
-        # session ends, so a killed migrator leaves nothing behind.
-        key = lock_key(self.schema, self.history_table)
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        told = False
-        # Each script still commits atomically with its history row, but without
-        # waiting for its own WAL flush; one synchronous commit at the end makes
-        # the whole run durable before persistor reports success. A server crash
-        # mid-run can only lose whole scripts together with their history rows,
-        # and the next run applies them again.
-        attempt = f"SET synchronous_commit TO off; SELECT pg_try_advisory_lock({key:d})".encode()
-        while True:
-            cur = self.conn.execute(attempt)
-            cur.nextset()  # the first result is the SET's
-            row = cur.fetchone()
-            if row and row[0]:
-                break
-            holder = self._lock_holder(key)
-            if not told:
-                on_wait(f"waiting for the migration lock held by {holder}")
-                told = True
-            if time.monotonic() >= deadline:
-                raise LockTimeoutError(
-                    f"could not get the migration lock within {timeout:g} s; it is held by "
-                    f"{holder}. Wait for that migrator to finish, or raise --lock-timeout"
-                )
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 1.0)
-        self._committed = False
-        try:
-            yield
-        finally:
-            if not self.conn.closed:
-                # if the session is gone, the lock went with it
-                with contextlib.suppress(psycopg.Error):
-                    self.conn.execute(b"SET synchronous_commit TO on")
-                    if self._committed:
-                        # a synchronous commit flushes the WAL of every earlier one
-                        self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
-                    self.conn.execute(f"SELECT pg_advisory_unlock({key:d})".encode())
-
-    def _lock_holder(self, key: int) -> str:
-        row = self.conn.execute(
-            """
-            SELECT a.pid, a.application_name, a.client_addr::text, a.usename,
-                   to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')
-              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted
-               AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid
-               AND l.objid = (%s::bigint & 4294967295)::oid
-               AND l.objsubid = 1
-            """,
-            (key, key),
-        ).fetchone()
-        if row is None:
-            return "another session"
-        pid, app, addr, user, start = row
-        return f"pid {pid} ({app or 'unknown application'}, user {user}, from {addr or 'local socket'}, since {start})"
+        if self.lock_mode == "table":
+            with table_lock(
+                self.conn,
+                self._connect,
+                self.schema,
+                self.history_table + "_lock",
+                timeout,
+                on_wait,
+            ):
+                yield
+            return
+        with advisory_lock(self.conn, lock_key(self.schema, self.history_table), timeout, on_wait):
+            # Each script still commits atomically with its history row, but
+            # without waiting for its own WAL flush; one synchronous commit at
+            # the end makes the run durable before persistor reports success.
+            # A server crash mid-run can only lose whole scripts together with
+            # their history rows, and the next run applies them again.
+            self.conn.execute(b"SET synchronous_commit TO off")
+            self._committed = False
+            try:
+                yield
+            finally:
+                if not self.conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        self.conn.execute(b"SET synchronous_commit TO on")
+                        if self._committed:
+                            # a synchronous commit flushes the WAL of every earlier one
+                            self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
 
     def _history_exists(self) -> bool:
         row = self.conn.execute(
@@ -235,6 +215,10 @@ class PostgresEngine(Engine):
         )
         if self._depth:
             self._prefix.append(setting.as_string(self.conn))
+        elif self.lock_mode == "table":
+            # Behind a transaction pooler a session SET would leak to other
+            # clients; statements outside a transaction use the role's default.
+            return
         else:
             # Outside a transaction it must go alone: several statements in one
             # query string form an implicit transaction, which CREATE INDEX
@@ -279,25 +263,32 @@ class PostgresEngine(Engine):
             "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
             "installed_by, execution_time_ms, success) VALUES ({})"
         ).format(self._table, values)
-        text = insert.as_string(self.conn)
+        self._write_history(insert)
+
+    def delete_history(self, ranks: Sequence[int]) -> None:
+        self._write_history(
+            sql.SQL("DELETE FROM {} WHERE installed_rank = ANY({})").format(
+                self._table, sql.Literal(list(ranks))
+            )
+        )
+
+    def update_checksum(self, rank: int, checksum: str) -> None:
+        self._write_history(
+            sql.SQL("UPDATE {} SET checksum = {} WHERE installed_rank = {}").format(
+                self._table, sql.Literal(checksum), sql.Literal(rank)
+            )
+        )
+
+    def _write_history(self, query: sql.Composable) -> None:
+        # Inside a transaction, history writes go with its COMMIT so they can
+        # never land outside it; outside, they go at once.
+        text = query.as_string(self.conn)
         if self._depth:
-            self._pending.append(text)  # sent with COMMIT
+            self._pending.append(text)
         else:
             self._send([*self._prefix, text])
             self._prefix.clear()
             self._committed = True
-
-    def delete_history(self, ranks: Sequence[int]) -> None:
-        self.conn.execute(
-            sql.SQL("DELETE FROM {} WHERE installed_rank = ANY(%s)").format(self._table),
-            (list(ranks),),
-        )
-
-    def update_checksum(self, rank: int, checksum: str) -> None:
-        self.conn.execute(
-            sql.SQL("UPDATE {} SET checksum = %s WHERE installed_rank = %s").format(self._table),
-            (checksum, rank),
-        )
 
     def clean(self) -> list[str]:
         schema = sql.Identifier(self.schema)

@@ -1,0 +1,193 @@
+"""The two ways one PostgreSQL migrator keeps the others out.
+
+- session (default): a session-level advisory lock, taken with
+  try-and-back-off outside any transaction. It never waits inside a
+  transaction, so it cannot deadlock with CREATE INDEX CONCURRENTLY, and the
+  server drops it when the session ends, so a killed migrator leaves nothing.
+- table: a row in a lock table with a lease that a heartbeat thread renews.
+  It works through PgBouncer in transaction pooling, where session state
+  (advisory locks, SET) does not stay with the client. A killed migrator's
+  lease runs out after `lease` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from persistor.errors import LockTimeoutError
+
+WaitCallback = Callable[[str], None]
+DEFAULT_LEASE = 30.0
+
+
+def lock_key(schema: str, history_table: str) -> int:
+    """Return the advisory lock key for one schema and history table (a signed int8)."""
+    digest = hashlib.sha256(f"persistor:{schema}.{history_table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _backoff(
+    try_once: Callable[[], bool],
+    describe_holder: Callable[[], str],
+    timeout: float,
+    on_wait: WaitCallback,
+) -> None:
+    """Call try_once until it succeeds, telling once whom we wait for; time out with exit 6."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    told = False
+    while not try_once():
+        holder = describe_holder()
+        if not told:
+            on_wait(f"waiting for the migration lock held by {holder}")
+            told = True
+        if time.monotonic() >= deadline:
+            raise LockTimeoutError(
+                f"could not get the migration lock within {timeout:g} s; it is held by "
+                f"{holder}. Wait for that migrator to finish, or raise --lock-timeout"
+            )
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def advisory_lock(
+    conn: psycopg.Connection[Any], key: int, timeout: float, on_wait: WaitCallback
+) -> Iterator[None]:
+    """Hold a session advisory lock while inside."""
+    attempt = f"SELECT pg_try_advisory_lock({key:d})".encode()
+
+    def try_once() -> bool:
+        row = conn.execute(attempt).fetchone()
+        return bool(row and row[0])
+
+    _backoff(try_once, lambda: _advisory_holder(conn, key), timeout, on_wait)
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            # if the session is gone, the lock went with it
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(f"SELECT pg_advisory_unlock({key:d})".encode())
+
+
+def _advisory_holder(conn: psycopg.Connection[Any], key: int) -> str:
+    row = conn.execute(
+        """
+        SELECT a.pid, a.application_name, a.client_addr::text, a.usename,
+               to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')
+          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted
+           AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid
+           AND l.objid = (%s::bigint & 4294967295)::oid
+           AND l.objsubid = 1
+        """,
+        (key, key),
+    ).fetchone()
+    if row is None:
+        return "another session"
+    pid, app, addr, user, start = row
+    return (
+        f"pid {pid} ({app or 'unknown application'}, user {user}, "
+        f"from {addr or 'local socket'}, since {start})"
+    )
+
+
+@contextmanager
+def table_lock(
+    conn: psycopg.Connection[Any],
+    connect: Callable[[], psycopg.Connection[Any]],
+    schema: str,
+    table: str,
+    timeout: float,
+    on_wait: WaitCallback,
+    lease: float = DEFAULT_LEASE,
+) -> Iterator[None]:
+    """Hold the lock row of a lock table while inside, renewing its lease."""
+    name = sql.Identifier(schema, table)
+    _create_lock_table(conn, schema, name)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    claim = sql.SQL(
+        "INSERT INTO {t} AS l (id, owner, acquired_at, expires_at) "
+        "VALUES (1, {o}, now(), now() + {lease} * interval '1 second') "
+        "ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, acquired_at = now(), "
+        "expires_at = EXCLUDED.expires_at WHERE l.expires_at < now() RETURNING owner"
+    ).format(t=name, o=sql.Literal(owner), lease=sql.Literal(lease))
+
+    def try_once() -> bool:
+        return conn.execute(claim).fetchone() is not None
+
+    def holder() -> str:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT owner, to_char(acquired_at, 'YYYY-MM-DD HH24:MI:SS'), "
+                "ceil(extract(epoch FROM expires_at - now())) FROM {}"
+            ).format(name)
+        ).fetchone()
+        if row is None:
+            return "another migrator"
+        return f"{row[0]} (since {row[1]}, lease ends in {int(row[2] or 0)} s unless renewed)"
+
+    _backoff(try_once, holder, timeout, on_wait)
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat, args=(connect, name, owner, lease, stop), daemon=True
+    )
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+        if not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE id = 1 AND owner = {}").format(
+                        name, sql.Literal(owner)
+                    )
+                )
+
+
+def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Identifier) -> None:
+    # Several migrators may create it at once; PostgreSQL's IF NOT EXISTS can
+    # still collide on the catalog's unique indexes, which means it exists.
+    statements = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), owner text NOT NULL, "
+            "acquired_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)"
+        ).format(name),
+    ]
+    for statement in statements:
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+            conn.execute(statement)
+
+
+def _heartbeat(
+    connect: Callable[[], psycopg.Connection[Any]],
+    name: sql.Identifier,
+    owner: str,
+    lease: float,
+    stop: threading.Event,
+) -> None:
+    renew = sql.SQL(
+        "UPDATE {} SET expires_at = now() + {} * interval '1 second' WHERE id = 1 AND owner = {}"
+    ).format(name, sql.Literal(lease), sql.Literal(owner))
+    try:
+        with connect() as conn:
+            while not stop.wait(lease / 3):
+                conn.execute(renew)
+    except psycopg.Error:
+        return  # the main connection will fail too, and say why
