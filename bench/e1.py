@@ -157,7 +157,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict:
     from persistor.ecliptix.otp import hash_otp
 
     counts = [1, 4, 16, 64] if not quick else [1, 4, 16]
-    seconds = 3.0 if quick else 8.0
+    seconds = 3.0 if quick else 6.0
     db = R.fresh_db("e1")
     dburl = T.url(db)
     secs, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), "e1_deploy")

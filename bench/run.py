@@ -321,7 +321,7 @@ def main() -> int:
         report["w5"] = bench_w5(repeats, n5)
     if "startup" not in skip:
         log("start-up")
-        report["startup"] = bench_startup(w1db, 5 if quick else 20)
+        report["startup"] = bench_startup(w1db, 5 if quick else 10)
     if "profile" not in skip:
         log("profiles (py-spy)")
         p = T.Persistor()

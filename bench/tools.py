@@ -20,6 +20,10 @@ TOOLS = BENCH / ".tools"
 VENV = TOOLS / "venv" / "bin"
 NPM_BIN = TOOLS / "npm" / "node_modules" / ".bin"
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+# Debian's /usr/bin/psql is a Perl wrapper (pg_wrapper) costing ~30 ms per start;
+# the floors use the real client binary when it is there.
+_REAL = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+PSQL = str(_REAL[-1]) if _REAL else (shutil.which("psql") or "psql")
 _HOSTPORT = PG.split("@", 1)[1]
 PG_HOST, PG_PORT = _HOSTPORT.rsplit(":", 1) if ":" in _HOSTPORT else (_HOSTPORT, "5432")
 PG_USER = PG.split("//", 1)[1].split("@", 1)[0]
@@ -96,17 +100,17 @@ class PsqlOneTx(Tool):
         return None if shutil.which("psql") else "psql not on PATH"
 
     def version(self) -> str:
-        return _out(["psql", "--version"])
+        return _out([PSQL, "--version"]) + f" ({PSQL})"
 
     def layout(self, d: Path, migrations: list[tuple[str, str]]) -> None:
         _write(d, {"all.sql": "".join(sql for _, sql in migrations)})
 
     def apply(self, d: Path, db: str) -> Cmd:
-        return Cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(d / "all.sql"), url(db)])
+        return Cmd([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(d / "all.sql"), url(db)])
 
     def rerun(self, d: Path, db: str) -> Cmd:
         # No history to read: the floor of a re-run is a connection and one round trip.
-        return Cmd(["psql", "-X", "-q", "-c", "SELECT 1", url(db)])
+        return Cmd([PSQL, "-X", "-q", "-c", "SELECT 1", url(db)])
 
 
 class PsqlPerFile(Tool):
@@ -116,7 +120,7 @@ class PsqlPerFile(Tool):
         return PsqlOneTx().missing()
 
     def version(self) -> str:
-        return _out(["psql", "--version"])
+        return _out([PSQL, "--version"]) + f" ({PSQL})"
 
     def layout(self, d: Path, migrations: list[tuple[str, str]]) -> None:
         _write(d, {f"{i:05d}_{n}.sql": s for i, (n, s) in enumerate(migrations, 1)})
@@ -124,7 +128,7 @@ class PsqlPerFile(Tool):
     def apply(self, d: Path, db: str) -> Cmd:
         script = (
             f'for f in {shlex.quote(str(d))}/*.sql; do '
-            f'psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" {shlex.quote(url(db))} || exit 1; done'
+            f'{PSQL} -X -q -v ON_ERROR_STOP=1 -1 -f "$f" {shlex.quote(url(db))} || exit 1; done'
         )
         return Cmd(["bash", "-c", script])
 
@@ -133,16 +137,36 @@ class PsqlPerFile(Tool):
 
 
 FLOOR_PY = """\
-import sys, pathlib
+import sys, pathlib, hashlib
 import psycopg
 url, d, mode = sys.argv[1:4]
-with psycopg.connect(url) as conn:
-    if mode == "apply":
+files = sorted(pathlib.Path(d).glob("*.sql"))
+with psycopg.connect(url, autocommit=True) as conn:
+    if mode == "apply":  # everything in one transaction, no history
         with conn.transaction():
-            for f in sorted(pathlib.Path(d).glob("*.sql")):
+            for f in files:
                 conn.execute(f.read_text())
-    else:
+    elif mode == "noop":  # interpreter + import + connect + one round trip
         conn.execute("SELECT 1").fetchall()
+    elif mode == "apply_tx":  # one transaction per script WITH its history row, one round trip each
+        conn.execute("CREATE TABLE IF NOT EXISTS floor_history (rank int PRIMARY KEY, script text, "
+                     "checksum text, installed_at timestamptz DEFAULT now())")
+        done = {r[0] for r in conn.execute("SELECT script FROM floor_history")}
+        conn.execute("SET synchronous_commit TO off")  # as persistor: one flush at the end
+        for i, f in enumerate(files, 1):
+            if f.name in done:
+                continue
+            text = f.read_text()
+            csum = hashlib.sha256(text.encode()).hexdigest()
+            conn.execute(f"BEGIN;\\n{text}\\n;INSERT INTO floor_history (rank, script, checksum) "
+                         f"VALUES ({i}, '{f.name}', 'sha256:{csum}'); COMMIT".encode())
+        conn.execute("SET synchronous_commit TO on")
+        conn.execute("BEGIN; SELECT pg_current_xact_id(); COMMIT")
+    elif mode == "noop_tx":  # re-run: read history, read and hash every file, compare
+        applied = dict(conn.execute("SELECT script, checksum FROM floor_history").fetchall())
+        for f in files:
+            csum = "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest()
+            assert applied.get(f.name) == csum, f.name
 """
 
 
@@ -164,6 +188,18 @@ class PythonFloor(Tool):
 
     def rerun(self, d: Path, db: str) -> Cmd:
         return Cmd([str(VENV / "python"), str(d.parent / "floor.py"), url(db), str(d), "noop"])
+
+
+class PythonFloorTx(PythonFloor):
+    """Bare Python doing what persistor promises: a transaction per script with its history row."""
+
+    name, label, has_history = "python_floor_tx", "bare Python, tx+history per script (floor)", True
+
+    def apply(self, d: Path, db: str) -> Cmd:
+        return Cmd([str(VENV / "python"), str(d.parent / "floor.py"), url(db), str(d), "apply_tx"])
+
+    def rerun(self, d: Path, db: str) -> Cmd:
+        return Cmd([str(VENV / "python"), str(d.parent / "floor.py"), url(db), str(d), "noop_tx"])
 
 
 # -- persistor ---------------------------------------------------------------
@@ -365,7 +401,8 @@ class Sqitch(Tool):
     def layout(self, d: Path, migrations: list[tuple[str, str]]) -> None:
         plan = ["%syntax-version=1.0.0", "%project=bench", ""]
         files: dict[str, str] = {
-            "sqitch.conf": "[core]\n\tengine = pg\n\tplan_file = sqitch.plan\n\ttop_dir = .\n",
+            "sqitch.conf": "[core]\n\tengine = pg\n\tplan_file = sqitch.plan\n\ttop_dir = .\n"
+            f'[engine "pg"]\n\tclient = {PSQL}\n',
         }
         for i, (n, s) in enumerate(migrations, 1):
             change = f"c{i:05d}_{n}"
@@ -389,6 +426,6 @@ class Sqitch(Tool):
 
 
 ALL: list[Tool] = [
-    PsqlOneTx(), PsqlPerFile(), PythonFloor(), Persistor(), Dbmate(), NodePgMigrate(),
+    PsqlOneTx(), PsqlPerFile(), PythonFloor(), PythonFloorTx(), Persistor(), Dbmate(), NodePgMigrate(),
     Alembic(), Yoyo(), Pyway(), Sqitch(),
 ]
