@@ -121,7 +121,7 @@ def _prepare_all(
     from persistor.core.runner import prepare  # the splitter is needed only when there is work
 
     for item in plan.to_apply:
-        result = prepare(item.file, item.source, dialect)
+        result = prepare(item.file, item.source, dialect, item.resume)
         if isinstance(result, Problem):
             problems.append(result)
             continue

@@ -121,28 +121,54 @@ def test_concurrent_index_alone_runs_without_transaction(
     assert [r[4] for r in history(pg_db)] == [True, True]
 
 
-def test_failed_no_transaction_script_blocks_until_repair(
+NO_TX_HEAD = "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
+
+
+def test_failed_no_transaction_script_resumes_at_the_failed_statement(
     cli: Any, pg_db: str, migrations: Path
 ) -> None:
-    write(migrations, "V1__t.sql", "CREATE TABLE t (id int);\n")
+    write(migrations, "V1__t.sql", "CREATE TABLE t (id int, x int);\n")
     write(
         migrations,
         "V2__idx.sql",
-        "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
-        "CREATE INDEX CONCURRENTLY t_x ON t (nosuchcolumn);\n",
+        NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (nosuchcolumn);\n",
     )
     first = cli("migrate", "--url", pg_db, "--location", str(migrations))
     assert first.code == 4
     assert "V2__idx.sql:3" in first.err
-    assert [r[4] for r in history(pg_db)] == [True, False]
+    rows = history(pg_db)
+    assert [r[4] for r in rows] == [True, False]
+    status = cli("status", "--url", pg_db, "--location", str(migrations), "--json").json()
+    assert status["migrations"][1]["state"] == "failed"
+    assert status["migrations"][1]["checksum"].startswith("partial-sha256:1:")
+
+    # Fix only the failing statement: the first one must not run again (it
+    # would fail with "relation t_id already exists").
+    write(migrations, "V2__idx.sql", NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (x);\n")
     second = cli("migrate", "--url", pg_db, "--location", str(migrations))
-    assert second.code == 5
-    assert "failed in an earlier run" in second.err
+    assert second.code == 0, second.err
+    rows = history(pg_db)
+    assert [(r[3], r[4]) for r in rows] == [("V1__t.sql", True), ("V2__idx.sql", True)]
+    assert cli("validate", "--url", pg_db, "--location", str(migrations)).code == 0
+
+
+def test_changed_completed_statements_need_repair(cli: Any, pg_db: str, migrations: Path) -> None:
+    write(migrations, "V1__t.sql", "CREATE TABLE t (id int, x int);\n")
     write(
         migrations,
         "V2__idx.sql",
-        "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n",
+        NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (nosuchcolumn);\n",
     )
+    assert cli("migrate", "--url", pg_db, "--location", str(migrations)).code == 4
+    changed = (
+        "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n"
+        "CREATE INDEX CONCURRENTLY t_x ON t (x);\n"
+    )
+    write(migrations, "V2__idx.sql", changed)
+    refused = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    assert refused.code == 5
+    assert "after 1 statement(s) ran, and those statements have changed" in refused.err
     assert cli("repair", "--url", pg_db, "--location", str(migrations)).code == 0
-    third = cli("migrate", "--url", pg_db, "--location", str(migrations))
-    assert third.code == 0, third.err
+    again = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    assert again.code == 0, again.err
+    assert [r[4] for r in history(pg_db)] == [True, True]

@@ -26,6 +26,16 @@ OUTDATED = "outdated"
 IGNORED = "ignored"
 BASELINE = "baseline"
 BELOW_BASELINE = "below_baseline"
+RESUME = "resume"
+
+# A failed no-transaction script records how far it got in its checksum column:
+# "partial-sha256:<statements done>:<sha256 of those statements>".
+PARTIAL_PREFIX = "partial-sha256:"
+
+
+def resumable(row: HistoryRow) -> bool:
+    """Whether a failed history row records progress a later run can resume from."""
+    return not row.success and (row.checksum or "").startswith(PARTIAL_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,8 @@ class PlannedScript:
 
     file: ScriptFile
     source: ExpandedScript
-    reason: str  # PENDING or OUTDATED
+    reason: str  # PENDING, OUTDATED or RESUME
+    resume: HistoryRow | None = None  # the failed row to resume from
 
 
 @dataclass(frozen=True)
@@ -129,8 +140,9 @@ def plan(
     to_apply: list[PlannedScript] = []
     changed: list[tuple[HistoryRow, ExpandedScript]] = []
     highest = max(h.applied) if h.applied else None
-    failed_versions = {Version.parse(r.version) for r in h.failed if r.version}
-    failed_descriptions = {r.description for r in h.failed if not r.version}
+    failed_versions = {Version.parse(r.version): r for r in h.failed if r.version}
+    failed_descriptions = {r.description: r for r in h.failed if not r.version}
+    resumed: set[int] = set()
 
     if h.baseline is not None and h.baseline_version is not None:
         entries.append(
@@ -162,6 +174,10 @@ def plan(
             continue
         if f.version in failed_versions:
             state = FAILED
+            failed = failed_versions[f.version]
+            if resumable(failed) and (target is None or f.version <= target):
+                to_apply.append(PlannedScript(f, src, RESUME, failed))
+                resumed.add(failed.installed_rank)
         elif h.baseline_version is not None and f.version <= h.baseline_version:
             state = BELOW_BASELINE
         elif highest is not None and f.version < highest and not out_of_order:
@@ -179,14 +195,13 @@ def plan(
             state = PENDING
             if target is None or f.version <= target:
                 to_apply.append(PlannedScript(f, src, PENDING))
-        entries.append(
-            (
-                key,
-                MigrationInfo(
-                    "versioned", f.version.text, f.description, f.name, state, src.checksum
-                ),
+        if state == FAILED:
+            info = _info_from_row(failed_versions[f.version], "versioned", FAILED, script=f.name)
+        else:
+            info = MigrationInfo(
+                "versioned", f.version.text, f.description, f.name, state, src.checksum
             )
-        )
+        entries.append((key, info))
 
     missing: list[HistoryRow] = []
     for version, row in h.applied.items():
@@ -203,12 +218,11 @@ def plan(
         row = h.repeatable.get(f.description)
         key = (1, (), f.description)
         if f.description in failed_descriptions:
-            entries.append(
-                (
-                    key,
-                    MigrationInfo("repeatable", None, f.description, f.name, FAILED, src.checksum),
-                )
-            )
+            failed = failed_descriptions[f.description]
+            if resumable(failed):
+                to_apply.append(PlannedScript(f, src, RESUME, failed))
+                resumed.add(failed.installed_rank)
+            entries.append((key, _info_from_row(failed, "repeatable", FAILED, script=f.name)))
         elif row is None:
             to_apply.append(PlannedScript(f, src, PENDING))
             entries.append(
@@ -244,6 +258,8 @@ def plan(
             )
         )
     for row in h.failed:
+        if row.installed_rank in resumed:
+            continue
         problems.append(
             Problem(
                 "failed",

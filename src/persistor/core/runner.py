@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from persistor.core.planner import PARTIAL_PREFIX
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
 from persistor.core.splitter import SplitError, Statement, needs_no_transaction, split_statements
-from persistor.engines.base import Engine, HistoryType, NewHistoryRow, StatementFailed
+from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRow, StatementFailed
 from persistor.errors import MigrationError, Problem, SourceLocation
 
 NO_TRANSACTION = "no-transaction"
@@ -23,10 +25,46 @@ class PreparedScript:
     source: ExpandedScript
     statements: tuple[Statement, ...]
     transactional: bool
+    start: int = 0  # statements already run by an earlier, failed attempt
+    replaces: int | None = None  # rank of that attempt's failed history row
 
 
-def prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
-    """Split a script and decide whether it runs in a transaction; a Problem if it cannot run."""
+def progress_digest(statements: Sequence[Statement]) -> str:
+    """Return the digest that identifies the statements a failed attempt completed."""
+    return hashlib.sha256("\x00".join(s.text for s in statements).encode("utf-8")).hexdigest()
+
+
+def _resume(script: PreparedScript, failed: HistoryRow) -> PreparedScript | Problem:
+    """Continue a failed no-transaction script where it stopped, if what ran is unchanged."""
+    _, _, rest = (failed.checksum or "").partition(PARTIAL_PREFIX)
+    done_text, _, digest = rest.partition(":")
+    done = int(done_text) if done_text.isdigit() else -1
+    if (
+        script.transactional
+        or not 0 <= done <= len(script.statements)
+        or progress_digest(script.statements[:done]) != digest
+    ):
+        return Problem(
+            "resume_changed",
+            script.file.name,
+            f"failed in an earlier run after {max(done, 0)} statement(s) ran, and those "
+            "statements have changed since; run `persistor repair` to clear the failed row "
+            "(the script then runs again from its first statement)",
+        )
+    return replace(script, start=done, replaces=failed.installed_rank)
+
+
+def prepare(
+    file: ScriptFile, source: ExpandedScript, dialect: str, resume: HistoryRow | None = None
+) -> PreparedScript | Problem:
+    """Split a script and decide how it runs; a Problem if it cannot run."""
+    prepared = _prepare(file, source, dialect)
+    if resume is None or isinstance(prepared, Problem):
+        return prepared
+    return _resume(prepared, resume)
+
+
+def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
     try:
         statements = tuple(
             split_statements(source.text, "sqlite" if dialect == "sqlite" else "postgresql")
@@ -65,15 +103,20 @@ def history_type(file: ScriptFile) -> HistoryType:
     return "UNDO" if file.kind is ScriptKind.UNDO else "SQL"
 
 
-def _row(script: PreparedScript, rank: int, elapsed_ms: int, success: bool) -> NewHistoryRow:
+def _row(
+    script: PreparedScript, rank: int, elapsed_ms: int, success: bool, done: int | None = None
+) -> NewHistoryRow:
     f = script.file
+    checksum = script.source.checksum
+    if done is not None:
+        checksum = f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
     return NewHistoryRow(
         installed_rank=rank,
         version=f.version.text if f.version is not None else None,
         description=f.description,
         type=history_type(f),
         script=f.name,
-        checksum=script.source.checksum,
+        checksum=checksum,
         execution_time_ms=elapsed_ms,
         success=success,
     )
@@ -110,18 +153,27 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
             engine.insert_history(_row(script, rank, elapsed, True))
         return elapsed
     engine.prepare_script()
-    for stmt in script.statements:
+    for index in range(script.start, len(script.statements)):
+        stmt = script.statements[index]
         try:
             engine.execute(stmt.text)
         except StatementFailed as exc:
-            # Earlier statements are committed: record the failure so later runs
-            # refuse until someone looks (repair).
+            # Earlier statements are committed: record how far it got, so the
+            # next run resumes here once the statement is fixed.
             elapsed = int((time.perf_counter() - started) * 1000)
-            engine.insert_history(_row(script, rank, elapsed, False))
+            _record(engine, script, _row(script, rank, elapsed, False, done=index))
             raise _failure(script, stmt, exc) from None
     elapsed = int((time.perf_counter() - started) * 1000)
-    engine.insert_history(_row(script, rank, elapsed, True))
+    _record(engine, script, _row(script, rank, elapsed, True))
     return elapsed
+
+
+def _record(engine: Engine, script: PreparedScript, row: NewHistoryRow) -> None:
+    """Write a no-transaction script's row, replacing the failed row it resumed from."""
+    with engine.transaction():
+        if script.replaces is not None:
+            engine.delete_history([script.replaces])
+        engine.insert_history(row)
 
 
 def _execute_all(engine: Engine, script: PreparedScript, statements: Sequence[Statement]) -> None:

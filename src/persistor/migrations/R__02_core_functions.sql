@@ -4,6 +4,23 @@
 -- REPLACE and pins the deployment schema with SET search_path FROM CURRENT.
 -- Helpers are prefixed ecliptix_ so they never collide with contract names.
 
+-- Pin the deployment schema: every function below takes SET search_path FROM
+-- CURRENT, so the path in force now is the one they run with. The migrator
+-- sets "<schema>, pg_temp"; this makes the same true under psql -f: exactly
+-- the schema the objects are created in, then pg_temp last, so that a
+-- caller's temporary table or function can never shadow one of ours inside a
+-- SECURITY DEFINER function (pg_catalog is always searched first).
+DO $pin$
+BEGIN
+    IF pg_catalog.current_schema() IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '3F000',
+            MESSAGE = 'no schema to deploy the Ecliptix functions into: search_path names no existing schema';
+    END IF;
+    PERFORM pg_catalog.set_config('search_path',
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()), false);
+END;
+$pin$;
+
 -- ---------------------------------------------------------------------------
 -- Internal helpers
 -- ---------------------------------------------------------------------------
@@ -174,6 +191,7 @@ $$;
 CREATE OR REPLACE FUNCTION get_phone_number(p_phone_unique_id uuid)
     RETURNS TABLE (phone_number varchar, region varchar, unique_id uuid)
     LANGUAGE plpgsql STABLE
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -189,6 +207,7 @@ CREATE OR REPLACE FUNCTION register_app_device_if_not_exists(
     p_app_instance_id uuid, p_device_id uuid, p_device_type int)
     RETURNS TABLE (unique_id uuid, status int)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -234,6 +253,7 @@ CREATE OR REPLACE FUNCTION ensure_phone_number(
     p_phone_number varchar, p_region varchar, p_app_device_id uuid DEFAULT NULL)
     RETURNS TABLE (unique_id uuid, outcome text, success boolean, message text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -328,6 +348,7 @@ CREATE OR REPLACE FUNCTION verify_phone_for_secret_key_recovery(
     p_phone_number varchar, p_region varchar DEFAULT NULL)
     RETURNS TABLE (success boolean, message text, outcome text, phone_number_id uuid)
     LANGUAGE plpgsql STABLE
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -364,3 +385,9 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- Least privilege: PUBLIC loses EXECUTE on every function created above (new
+-- functions get it by default) and any table privilege; roles registered with
+-- ecliptix_grant_app_role keep (or, for a new function, get) EXECUTE on the
+-- contract functions. Only PUBLIC is revoked here, never an app role.
+SELECT ecliptix_apply_privileges();

@@ -5,6 +5,23 @@
 -- everything that changes a flow or its OTPs. Limits come from
 -- ecliptix_limits. Re-runnable: CREATE OR REPLACE only.
 
+-- Pin the deployment schema: every function below takes SET search_path FROM
+-- CURRENT, so the path in force now is the one they run with. The migrator
+-- sets "<schema>, pg_temp"; this makes the same true under psql -f: exactly
+-- the schema the objects are created in, then pg_temp last, so that a
+-- caller's temporary table or function can never shadow one of ours inside a
+-- SECURITY DEFINER function (pg_catalog is always searched first).
+DO $pin$
+BEGIN
+    IF pg_catalog.current_schema() IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '3F000',
+            MESSAGE = 'no schema to deploy the Ecliptix functions into: search_path names no existing schema';
+    END IF;
+    PERFORM pg_catalog.set_config('search_path',
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()), false);
+END;
+$pin$;
+
 CREATE OR REPLACE FUNCTION get_full_flow_state(p_flow_unique_id uuid)
     RETURNS TABLE (
         unique_identifier       uuid,
@@ -23,6 +40,7 @@ CREATE OR REPLACE FUNCTION get_full_flow_state(p_flow_unique_id uuid)
         otp_status              text,
         otp_is_active           boolean)
     LANGUAGE plpgsql STABLE
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -68,6 +86,7 @@ CREATE OR REPLACE FUNCTION initiate_verification_flow(
         otp_is_active           boolean,
         outcome                 text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -160,6 +179,7 @@ $$;
 CREATE OR REPLACE FUNCTION request_resend_otp(p_flow_unique_id uuid)
     RETURNS TABLE (outcome text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -208,6 +228,7 @@ CREATE OR REPLACE FUNCTION insert_otp_record(
     p_status varchar DEFAULT 'pending')
     RETURNS TABLE (otp_unique_id uuid, outcome text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -260,6 +281,7 @@ $$;
 CREATE OR REPLACE FUNCTION update_otp_status(p_otp_unique_id uuid, p_new_status varchar)
     RETURNS TABLE (success boolean, message text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -328,6 +350,7 @@ CREATE OR REPLACE FUNCTION update_verification_flow_status(
     p_flow_unique_id uuid, p_new_status varchar)
     RETURNS TABLE (rows_affected int)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -351,6 +374,7 @@ $$;
 CREATE OR REPLACE FUNCTION expire_associated_otp(p_flow_unique_id uuid)
     RETURNS TABLE (rows_affected int)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -365,3 +389,9 @@ BEGIN
     RETURN QUERY SELECT v_rows;
 END;
 $$;
+
+-- Least privilege: PUBLIC loses EXECUTE on every function created above (new
+-- functions get it by default) and any table privilege; roles registered with
+-- ecliptix_grant_app_role keep (or, for a new function, get) EXECUTE on the
+-- contract functions. Only PUBLIC is revoked here, never an app role.
+SELECT ecliptix_apply_privileges();

@@ -5,10 +5,28 @@
 -- raced. Login lock state lives in login_lockouts; limits in ecliptix_limits.
 -- Re-runnable: CREATE OR REPLACE only.
 
+-- Pin the deployment schema: every function below takes SET search_path FROM
+-- CURRENT, so the path in force now is the one they run with. The migrator
+-- sets "<schema>, pg_temp"; this makes the same true under psql -f: exactly
+-- the schema the objects are created in, then pg_temp last, so that a
+-- caller's temporary table or function can never shadow one of ours inside a
+-- SECURITY DEFINER function (pg_catalog is always searched first).
+DO $pin$
+BEGIN
+    IF pg_catalog.current_schema() IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '3F000',
+            MESSAGE = 'no schema to deploy the Ecliptix functions into: search_path names no existing schema';
+    END IF;
+    PERFORM pg_catalog.set_config('search_path',
+        pg_catalog.format('%I, pg_temp', pg_catalog.current_schema()), false);
+END;
+$pin$;
+
 CREATE OR REPLACE FUNCTION log_login_attempt(
     p_phone_number varchar, p_outcome text, p_is_success boolean)
     RETURNS void
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -25,6 +43,7 @@ CREATE OR REPLACE FUNCTION log_membership_attempt(
     p_phone_number_id uuid, p_outcome text, p_is_success boolean)
     RETURNS void
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
@@ -43,6 +62,7 @@ CREATE OR REPLACE FUNCTION create_membership(
     p_creation_status varchar)
     RETURNS TABLE (membership_unique_id uuid, status text, creation_status text, outcome text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -151,6 +171,7 @@ CREATE OR REPLACE FUNCTION update_membership_secure_key(
     RETURNS TABLE (success boolean, message text, membership_unique_id uuid, status text,
                    creation_status text)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -183,6 +204,7 @@ $$;
 CREATE OR REPLACE FUNCTION login_membership(p_phone_number varchar)
     RETURNS TABLE (membership_unique_id uuid, status text, outcome text, secure_key bytea)
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
@@ -282,3 +304,9 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- Least privilege: PUBLIC loses EXECUTE on every function created above (new
+-- functions get it by default) and any table privilege; roles registered with
+-- ecliptix_grant_app_role keep (or, for a new function, get) EXECUTE on the
+-- contract functions. Only PUBLIC is revoked here, never an app role.
+SELECT ecliptix_apply_privileges();
