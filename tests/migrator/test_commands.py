@@ -286,6 +286,30 @@ def test_json_error_document(cli: Any, sqlite_url: str, migrations: Path) -> Non
     assert doc["error"]["problems"][0]["script"] == "v1__bad.sql"
 
 
+def run_migrators(
+    count: int, url: str, migrations: Path, **env_extra: str
+) -> tuple[list[int], list[tuple[str, str]]]:
+    """Start `count` migrate processes at once; return their exit codes and outputs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
+    env.update(env_extra)
+    cmd = [
+        sys.executable,
+        "-m",
+        "persistor",
+        "migrate",
+        "--url",
+        url,
+        "--location",
+        str(migrations),
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    return [p.returncode for p in procs], outputs
+
+
 def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Path) -> None:
     for n in range(1, 21):
         write(
@@ -294,23 +318,7 @@ def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Pa
             f"CREATE TABLE step_{n} (id int);\nSELECT pg_sleep(0.01);\n",
         )
     write(migrations, "R__view.sql", "CREATE OR REPLACE VIEW steps AS SELECT 1 AS one;\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "persistor",
-        "migrate",
-        "--url",
-        pg_db,
-        "--location",
-        str(migrations),
-    ]
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(10)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    codes = [p.returncode for p in procs]
+    codes, outputs = run_migrators(10, pg_db, migrations)
     assert codes == [0] * 10, outputs
     rows = history(pg_db)
     scripts = [r[3] for r in rows]
@@ -326,24 +334,8 @@ def test_table_lock_mode_serialises_ten_migrators(pg_db: str, migrations: Path) 
             f"V{n:03d}__s{n}.sql",
             f"CREATE TABLE s{n} (id int);\nSELECT pg_sleep(0.01);\n",
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
-    env["PERSISTOR_LOCK_MODE"] = "table"
-    cmd = [
-        sys.executable,
-        "-m",
-        "persistor",
-        "migrate",
-        "--url",
-        pg_db,
-        "--location",
-        str(migrations),
-    ]
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(10)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 10, outputs
+    codes, outputs = run_migrators(10, pg_db, migrations, PERSISTOR_LOCK_MODE="table")
+    assert codes == [0] * 10, outputs
     scripts = [r[3] for r in history(pg_db)]
     assert sorted(scripts) == sorted(set(scripts))
     assert len(scripts) == 10
