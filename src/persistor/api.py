@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING
 
 from persistor.core import planner
 from persistor.core.planner import Plan
-
-if TYPE_CHECKING:
-    from persistor.core.runner import PreparedScript
 from persistor.core.scripts import Discovery, ScriptKind, Version, discover
 from persistor.core.source import ExpandedScript, expand_script
 from persistor.engines import Engine, open_engine
@@ -42,6 +39,7 @@ from persistor.settings import Settings
 from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of
 
 if TYPE_CHECKING:
+    from persistor.core.runner import PreparedScript
     from persistor.ecliptix.demo import DemoReport
 
 EventCallback = Callable[[Event], None]
@@ -64,15 +62,19 @@ class _Session:
         )
 
 
+def _resolve_url(settings: Settings) -> tuple[str, str | None]:
+    """Return the database URL, starting the embedded server when none is configured."""
+    if settings.url is not None:
+        return settings.url, None
+    from persistor.engines.embedded import default_data_dir, start_embedded
+
+    server = start_embedded(settings.embedded_dir or default_data_dir())
+    return server.url, str(server.data_dir)
+
+
 @contextmanager
 def _session(settings: Settings, on_event: EventCallback | None) -> Iterator[_Session]:
-    url = settings.url
-    embedded_dir: str | None = None
-    if url is None:
-        from persistor.engines.embedded import default_data_dir, start_embedded
-
-        server = start_embedded(settings.embedded_dir or default_data_dir())
-        url, embedded_dir = server.url, str(server.data_dir)
+    url, embedded_dir = _resolve_url(settings)
     engine = open_engine(
         url, settings.schema, settings.history_table, settings.connect_timeout, settings.lock_mode
     )
@@ -427,11 +429,7 @@ def demo(settings: Settings, phone_number: str | None = None) -> DemoReport:
 
     from persistor.ecliptix.demo import run_demo
 
-    url = settings.url
-    if url is None:
-        from persistor.engines.embedded import default_data_dir, start_embedded
-
-        url = start_embedded(settings.embedded_dir or default_data_dir()).url
+    url, _ = _resolve_url(settings)
     if scheme_of(url) not in POSTGRES_SCHEMES:
         raise UsageError("the Ecliptix demo needs PostgreSQL; give a postgresql:// URL")
     try:
