@@ -25,6 +25,9 @@ $pin$;
 -- Internal helpers
 -- ---------------------------------------------------------------------------
 
+-- The updated_at trigger function comes from V001; pin it to the same path.
+ALTER FUNCTION ecliptix_set_updated_at() SET search_path FROM CURRENT;
+
 -- A tunable number from ecliptix_limits; a missing name is a deployment bug.
 CREATE OR REPLACE FUNCTION ecliptix_limit(p_name text) RETURNS integer
     LANGUAGE plpgsql STABLE
@@ -181,6 +184,218 @@ BEGIN
       AND p.region IS NOT DISTINCT FROM p_region
       AND NOT p.is_deleted;
     RETURN v_id;
+END;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Privileges: who may call what
+-- ---------------------------------------------------------------------------
+-- The contract functions are SECURITY DEFINER: they run as their owner (the
+-- role that deployed them) with the pinned search_path, so an application
+-- role needs EXECUTE on them and nothing else - no table privilege at all.
+-- PUBLIC gets nothing (see ecliptix_apply_privileges, run at the end of every
+-- repeatable script). A DBA gives an application role its rights once with
+--     SELECT * FROM ecliptix_grant_app_role('app_user');
+-- which is idempotent and recorded in ecliptix_app_roles, so that a function
+-- added or re-created by a later version of these scripts is granted to the
+-- registered roles when the script runs.
+
+-- Roles registered by ecliptix_grant_app_role (by name, as GRANT records them
+-- in a dump). Created here, not in a versioned script, so that a database
+-- deployed before it existed gets it on the next migrate.
+CREATE TABLE IF NOT EXISTS ecliptix_app_roles (
+    role_name  name        PRIMARY KEY,
+    granted_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The sixteen contract functions an application role may execute.
+CREATE OR REPLACE FUNCTION ecliptix_contract_functions() RETURNS name[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    RETURN ARRAY[
+        'get_phone_number', 'register_app_device_if_not_exists', 'ensure_phone_number',
+        'verify_phone_for_secret_key_recovery', 'get_full_flow_state',
+        'initiate_verification_flow', 'request_resend_otp', 'insert_otp_record',
+        'update_otp_status', 'update_verification_flow_status', 'expire_associated_otp',
+        'log_login_attempt', 'log_membership_attempt', 'create_membership',
+        'update_membership_secure_key', 'login_membership']::name[];
+END;
+$$;
+
+-- Grant one role EXECUTE on every contract function that exists in this
+-- schema, and USAGE on the schema; returns what was granted.
+CREATE OR REPLACE FUNCTION ecliptix_grant_to(p_role name)
+    RETURNS TABLE (privilege text, object_type text, object_name text)
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_fn regprocedure;
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), p_role);
+    RETURN QUERY SELECT 'USAGE'::text, 'schema'::text, current_schema()::text;
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = current_schema()::regnamespace
+          AND p.proname = ANY (ecliptix_contract_functions())
+        ORDER BY p.proname, p.oid
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', v_fn, p_role);
+        RETURN QUERY SELECT 'EXECUTE'::text, 'function'::text, v_fn::text;
+    END LOOP;
+END;
+$$;
+
+-- The checks shared by grant and revoke: p_role is an existing role that
+-- may hold application rights.
+CREATE OR REPLACE FUNCTION ecliptix_check_app_role(p_role name) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_owner name;
+BEGIN
+    PERFORM ecliptix_require(p_role, 'p_role');
+    IF p_role = 'public' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'p_role must be a role, not PUBLIC: PUBLIC must not execute the Ecliptix functions';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = p_role) THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = format('p_role: role %I does not exist', p_role),
+            HINT = format('Create it first, e.g. CREATE ROLE %I LOGIN', p_role);
+    END IF;
+    SELECT pg_get_userbyid(p.proowner) INTO v_owner
+    FROM pg_proc p
+    WHERE p.oid = 'ecliptix_contract_functions()'::regprocedure;
+    IF pg_has_role(p_role, v_owner, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('p_role %I is the owner %I of the Ecliptix objects, a member of it '
+                             'or a superuser, and would keep direct access to every table',
+                             p_role, v_owner),
+            HINT = 'Use a separate application role that is not a member of the owner role.';
+    END IF;
+END;
+$$;
+
+-- Give an application role what it needs and nothing more: USAGE on this
+-- schema and EXECUTE on the sixteen contract functions; no table privilege.
+-- Idempotent. Refused while PUBLIC or the role itself may CREATE in this
+-- schema: whoever can create objects here could shadow a helper that the
+-- SECURITY DEFINER functions call, and run code as their owner.
+CREATE OR REPLACE FUNCTION ecliptix_grant_app_role(p_role name)
+    RETURNS TABLE (privilege text, object_type text, object_name text)
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    PERFORM ecliptix_check_app_role(p_role);
+    IF has_schema_privilege('public', current_schema(), 'CREATE')
+       OR has_schema_privilege(p_role, current_schema(), 'CREATE') THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = format('refusing to grant: %s may CREATE in schema %I, where the SECURITY '
+                             'DEFINER Ecliptix functions resolve their helpers',
+                             CASE WHEN has_schema_privilege('public', current_schema(), 'CREATE')
+                                  THEN 'PUBLIC' ELSE quote_ident(p_role) END,
+                             current_schema()),
+            HINT = format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC, %I', current_schema(), p_role);
+    END IF;
+    INSERT INTO ecliptix_app_roles AS a (role_name) VALUES (p_role)
+    ON CONFLICT (role_name) DO NOTHING;
+    RETURN QUERY SELECT * FROM ecliptix_grant_to(p_role);
+END;
+$$;
+
+-- Undo ecliptix_grant_app_role: EXECUTE on the contract functions and USAGE
+-- on the schema are revoked and the role is no longer registered.
+CREATE OR REPLACE FUNCTION ecliptix_revoke_app_role(p_role name)
+    RETURNS TABLE (privilege text, object_type text, object_name text)
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_fn regprocedure;
+BEGIN
+    PERFORM ecliptix_require(p_role, 'p_role');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = p_role) THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = format('p_role: role %I does not exist', p_role);
+    END IF;
+    DELETE FROM ecliptix_app_roles a WHERE a.role_name = p_role;
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = current_schema()::regnamespace
+          AND p.proname = ANY (ecliptix_contract_functions())
+        ORDER BY p.proname, p.oid
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %I', v_fn, p_role);
+        RETURN QUERY SELECT 'EXECUTE'::text, 'function'::text, v_fn::text;
+    END LOOP;
+    EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', current_schema(), p_role);
+    RETURN QUERY SELECT 'USAGE'::text, 'schema'::text, current_schema()::text;
+END;
+$$;
+
+-- Run at the end of every repeatable script (and safe to run any time):
+-- PUBLIC loses every privilege on the Ecliptix functions (contract and
+-- ecliptix_ helpers, including the V001 trigger function), tables and their
+-- identity sequences; each registered application role that still exists is
+-- granted the contract functions again, so a function that a script added or
+-- re-created is covered. No app role's grant is ever revoked here.
+CREATE OR REPLACE FUNCTION ecliptix_apply_privileges() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_fn    regprocedure;
+    v_table regclass;
+    v_seq   text;
+    v_role  name;
+BEGIN
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = current_schema()::regnamespace
+          AND (p.proname = ANY (ecliptix_contract_functions())
+               OR p.proname LIKE 'ecliptix\_%')
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+    END LOOP;
+
+    FOR v_table IN
+        SELECT c.oid::regclass FROM pg_class c
+        WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+          AND c.relname IN ('app_devices', 'phone_numbers', 'phone_number_devices',
+                            'verification_flows', 'otp_records', 'failed_otp_attempts',
+                            'memberships', 'login_attempts', 'membership_attempts',
+                            'event_log', 'ecliptix_limits', 'login_lockouts',
+                            'ecliptix_app_roles')
+    LOOP
+        EXECUTE format('REVOKE ALL ON TABLE %s FROM PUBLIC', v_table);
+        FOR v_seq IN
+            SELECT s.oid::regclass::text FROM pg_class s
+            JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+            WHERE s.relkind = 'S' AND d.refobjid = v_table AND d.deptype IN ('a', 'i')
+        LOOP
+            EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', v_seq);
+        END LOOP;
+    END LOOP;
+
+    IF has_schema_privilege('public', current_schema(), 'CREATE') THEN
+        RAISE WARNING USING
+            MESSAGE = format('PUBLIC may CREATE in schema %I, where the SECURITY DEFINER Ecliptix '
+                             'functions resolve their helpers', current_schema()),
+            HINT = format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', current_schema());
+    END IF;
+
+    FOR v_role IN
+        SELECT a.role_name FROM ecliptix_app_roles a
+        WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = a.role_name)
+        ORDER BY a.role_name
+    LOOP
+        PERFORM ecliptix_grant_to(v_role);
+    END LOOP;
 END;
 $$;
 
