@@ -375,7 +375,7 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
     discovery = discover([p.resolve() for p in settings.locations])
     with _session(settings, on_event) as s, s.locked():
         history = s.engine.read_history()
-        latest = planner.latest_undoable(discovery, history)
+        latest = planner.latest_undoable(history)
         if latest is None:
             raise UsageError("nothing to undo: no versioned migration is applied")
         version, row = latest
@@ -401,7 +401,7 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
             raise ValidationError([prepared])
         rank = max((r.installed_rank for r in history), default=0) + 1
         run_script(s.engine, prepared, rank)
-        remaining = planner.latest_undoable(discovery, s.engine.read_history())
+        remaining = planner.latest_undoable(s.engine.read_history())
         return UndoResult(
             s.database, version.text, f.name, remaining[0].text if remaining else None
         )

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version
+from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
 from persistor.engines.base import HistoryRow
 from persistor.errors import Problem
@@ -314,9 +314,7 @@ def _info_from_row(
     )
 
 
-def latest_undoable(
-    discovery: Discovery, history: Sequence[HistoryRow]
-) -> tuple[Version, HistoryRow] | None:
+def latest_undoable(history: Sequence[HistoryRow]) -> tuple[Version, HistoryRow] | None:
     """Return the highest applied version and its row, if any version is applied."""
     h = _replay(history)
     if not h.applied:
@@ -327,5 +325,4 @@ def latest_undoable(
 
 def undo_file(discovery: Discovery, version: Version) -> ScriptFile | None:
     """Return the undo script for a version, if there is one."""
-    f = discovery.undo.get(version)
-    return f if f is not None and f.kind is ScriptKind.UNDO else None
+    return discovery.undo.get(version)

@@ -7,7 +7,7 @@ imports a driver. An engine swaps SQL and a few hooks, not logic.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,7 +155,3 @@ class Engine(abc.ABC):
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         """Return (offset, message) for syntax errors found offline, if the engine can parse."""
         return []
-
-    def iter_history(self) -> Iterator[HistoryRow]:
-        """Iterate over the history rows in rank order."""
-        return iter(self.read_history())
