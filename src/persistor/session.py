@@ -72,7 +72,7 @@ def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScrip
     placeholders = dict(settings.placeholders)
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable):
-        builtin = {"persistor:filename": f.path.name, **placeholders}
+        builtin = {"persistor:filename": f.name.rsplit("/", 1)[-1], **placeholders}
         sources[f.name] = expand_script(f.path, f.name, roots, builtin)
     return discovery, sources
 

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import cache, total_ordering
 from pathlib import Path
 
 from persistor.errors import Problem
@@ -32,12 +32,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse '1.2', '001' or '2026_11_25'; trailing zero parts do not matter."""
-        if not _VERSION_RE.fullmatch(text):
-            raise ValueError(f"not a version: {text!r} (expected digits separated by '.' or '_')")
-        parts = tuple(int(p) for p in re.split(r"[._]", text))
-        while len(parts) > 1 and parts[-1] == 0:
-            parts = parts[:-1]
-        return cls(text=text, parts=parts)
+        return _parse_version(text)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Version) and self.parts == other.parts
@@ -53,6 +48,18 @@ class Version:
 
 
 _VERSION_RE = re.compile(r"\d+(?:[._]\d+)*")
+_SEPARATOR_RE = re.compile(r"[._]")
+
+
+@cache
+def _parse_version(text: str) -> Version:
+    # Cached: the same versions are parsed for files and for history rows.
+    if not _VERSION_RE.fullmatch(text):
+        raise ValueError(f"not a version: {text!r} (expected digits separated by '.' or '_')")
+    parts = tuple(int(p) for p in _SEPARATOR_RE.split(text))
+    while len(parts) > 1 and parts[-1] == 0:
+        parts = parts[:-1]
+    return Version(text=text, parts=parts)
 _VERSIONED_RE = re.compile(r"(?P<kind>[VU])(?P<version>\d+(?:[._]\d+)*)__(?P<desc>.*[^_].*)\.sql")
 _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
@@ -67,7 +74,7 @@ class ScriptFile:
     kind: ScriptKind
     version: Version | None
     description: str
-    path: Path
+    path: str  # absolute file path (a str: Path objects cost too much for 10,000 files)
     name: str  # path relative to its location, with '/' separators
 
     @property
@@ -93,9 +100,9 @@ def describe(raw: str) -> str:
     return raw.replace("_", " ").strip()
 
 
-def parse_name(path: Path, name: str) -> ScriptFile | Problem | None:
+def parse_name(path: str, name: str) -> ScriptFile | Problem | None:
     """Read one file name: a script, a naming problem, or None for a non-migration file."""
-    base = path.name
+    base = name.rsplit("/", 1)[-1]
     m = _VERSIONED_RE.fullmatch(base)
     if m:
         kind = ScriptKind.VERSIONED if m["kind"] == "V" else ScriptKind.UNDO
@@ -150,7 +157,7 @@ def discover(locations: Sequence[Path]) -> Discovery:
             continue
         prefix = len(str(location)) + 1
         for path in _sql_files(location):
-            name = str(path)[prefix:].replace(os.sep, "/")
+            name = path[prefix:].replace(os.sep, "/")
             parsed = parse_name(path, name)
             if parsed is None:
                 continue
@@ -194,7 +201,7 @@ def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:
     )
 
 
-def _sql_files(location: Path) -> Iterable[Path]:
+def _sql_files(location: Path) -> Iterable[str]:
     # os.walk is much faster than Path.rglob for thousands of files; sorted so
     # discovery is the same on every filesystem.
     found: list[str] = []
@@ -202,4 +209,4 @@ def _sql_files(location: Path) -> Iterable[Path]:
         dirs.sort()
         found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(".sql"))
     found.sort()
-    return [Path(f) for f in found]
+    return found

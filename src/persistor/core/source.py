@@ -190,7 +190,7 @@ class _Expander:
 
 
 def expand_script(
-    path: Path,
+    path: str | Path,
     name: str,
     roots: Sequence[Path],
     placeholders: Mapping[str, str],
@@ -203,7 +203,8 @@ def expand_script(
     if fast is not None:
         return fast
     expander = _Expander(roots, placeholders, name)
-    expander.expand(path, name, (path,))
+    full = Path(path)
+    expander.expand(full, name, (full,))
     text = "\n".join(expander.lines) + ("\n" if expander.lines else "")
     directives, unknown = read_directives(text)
     for directive in unknown:
@@ -225,7 +226,7 @@ def expand_script(
     )
 
 
-def _plain_script(path: Path, name: str) -> ExpandedScript | None:
+def _plain_script(path: str | Path, name: str) -> ExpandedScript | None:
     """Read a script that needs no expansion at all, or return None.
 
     Most scripts have no include, placeholder, CR or BOM: their expanded text
@@ -233,7 +234,8 @@ def _plain_script(path: Path, name: str) -> ExpandedScript | None:
     the line map can be skipped. The result is identical to the slow path's.
     """
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            raw = file.read()
     except OSError:
         return None
     if b"\\" in raw or b"${" in raw or b"\r" in raw or raw.startswith(b"\xef\xbb\xbf"):
