@@ -26,6 +26,13 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
+def _no_nul(name: str, value: str) -> None:
+    # PostgreSQL text cannot hold NUL; psycopg would refuse it with a DataError
+    # that does not name the parameter.
+    if "\x00" in value:
+        raise ValueError(f"{name} must not contain NUL (\\x00) characters")
+
+
 def require_uuid(name: str, value: object) -> uuid.UUID:
     """Return value if it is a uuid.UUID, else raise ValueError."""
     if not isinstance(value, uuid.UUID):
@@ -46,6 +53,7 @@ def phone_number(name: str, value: object) -> str:
         raise ValueError(f"{name} must not be empty")
     if len(value) > MAX_PHONE:
         raise ValueError(f"{name} must be at most {MAX_PHONE} characters, got {len(value)}")
+    _no_nul(name, value)
     return value
 
 
@@ -66,6 +74,7 @@ def text(name: str, value: object, *, max_len: int = MAX_TEXT) -> str:
         raise ValueError(f"{name} must not be empty")
     if len(value) > max_len:
         raise ValueError(f"{name} must be at most {max_len} characters, got {len(value)}")
+    _no_nul(name, value)
     return value
 
 
