@@ -52,3 +52,47 @@ def summarise(raw: str, top: int = 25) -> dict:
         "top_self": [(k, pct(c)) for k, c in self_.most_common(top)],
         "persistor_inclusive": persistor_incl[:top],
     }
+
+
+def categories(raw: str) -> dict[str, float]:
+    """Share of wall samples: imports, waiting on PostgreSQL, persistor's own code, the rest."""
+    total = 0
+    cat: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, n = line.rstrip().rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        frames = [_key(f) for f in stack.split(";")]
+        total += count
+        leaf = frames[-1] if frames else ""
+        if any("_find_and_load" in f for f in frames):
+            cat["importing modules"] += count
+        elif "Connection.wait" in leaf or "selectors.py" in leaf or "waiting" in leaf or "_connect_gen" in leaf:
+            cat["waiting on PostgreSQL (psycopg wait)"] += count
+        elif leaf.startswith("persistor/"):
+            cat["persistor code (self)"] += count
+        elif leaf.startswith("psycopg/"):
+            cat["psycopg (client library)"] += count
+        elif leaf.startswith("pglast/"):
+            cat["pglast (offline parse)"] += count
+        else:
+            cat["other Python / stdlib under persistor"] += count
+    return {k: round(100.0 * v / total, 1) for k, v in cat.most_common()} if total else {}
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in sys.argv[1:]:
+        raw = open(path).read()
+        s = summarise(raw, 15)
+        print(f"== {path}: {s['samples']} samples")
+        for k, v in categories(raw).items():
+            print(f"   {v:5.1f}%  {k}")
+        print("   top persistor functions (inclusive):")
+        for k, v in s["persistor_inclusive"]:
+            print(f"   {v:5.1f}%  {k}")
+        print("   top self:")
+        for k, v in s["top_self"][:10]:
+            print(f"   {v:5.1f}%  {k}")

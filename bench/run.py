@@ -249,6 +249,7 @@ def profile(name: str, cmd: T.Cmd) -> dict:
     if r.returncode != 0 or not raw.exists():
         return {"error": (r.stderr or r.stdout)[-800:], "wall": wall}
     summary = profsum.summarise(raw.read_text())
+    summary["categories"] = profsum.categories(raw.read_text())
     summary["wall"] = wall
     summary["speedscope_hint"] = f"bench/work/profiles/{name}.txt (collapsed stacks)"
     return summary
