@@ -87,6 +87,8 @@ def migrate(
             prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
             if plan.problems or problems:
                 raise ValidationError([*plan.problems, *problems])
+            if not prepared:
+                return MigrateResult(s.database, (), plan.current_version)
             from persistor.core.runner import run_script
 
             rank = max((r.installed_rank for r in history), default=0)

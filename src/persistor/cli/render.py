@@ -11,24 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from persistor.results import (
-    BaselineResult,
-    CleanResult,
-    ConnectionResult,
-    DatabaseInfo,
-    Event,
-    MigrateResult,
-    NewScriptResult,
-    RepairResult,
-    StatusResult,
-    StopEmbeddedResult,
-    UndoResult,
-    ValidateResult,
-)
-
 if TYPE_CHECKING:
     from persistor.cli.main import _Options
     from persistor.ecliptix.demo import DemoReport
+    from persistor.results import (
+        BaselineResult,
+        CleanResult,
+        ConnectionResult,
+        DatabaseInfo,
+        Event,
+        MigrateResult,
+        NewScriptResult,
+        RepairResult,
+        StatusResult,
+        StopEmbeddedResult,
+        UndoResult,
+        ValidateResult,
+    )
 
 STATE_STYLES = {
     "applied": "green",
