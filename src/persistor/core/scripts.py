@@ -60,6 +60,8 @@ def _parse_version(text: str) -> Version:
     while len(parts) > 1 and parts[-1] == 0:
         parts = parts[:-1]
     return Version(text=text, parts=parts)
+
+
 _VERSIONED_RE = re.compile(r"(?P<kind>[VU])(?P<version>\d+(?:[._]\d+)*)__(?P<desc>.*[^_].*)\.sql")
 _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
