@@ -21,7 +21,7 @@ from persistor.results import (
 )
 from persistor.session import EventCallback, load_scripts, open_session, parse_target, resolve_url
 from persistor.settings import Settings
-from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of
+from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, scrub
 
 if TYPE_CHECKING:
     from persistor.ecliptix.demo import DemoReport
@@ -206,7 +206,9 @@ def demo(settings: Settings, phone_number: str | None = None) -> DemoReport:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=settings.connect_timeout)
     except psycopg.Error as exc:
-        raise ConnectError(f"cannot connect to {mask_url(url)}: {str(exc).strip()}") from None
+        raise ConnectError(
+            f"cannot connect to {mask_url(url)}: {scrub(str(exc).strip(), url)}"
+        ) from None
     with conn:
         try:
             return run_demo(conn, phone_number=phone_number, schema=settings.schema)

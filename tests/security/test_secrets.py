@@ -180,11 +180,6 @@ def test_no_password_from_libpq_environment(tmp_path: Path, pg_server: PgServer)
             assert_clean(result, PASSWORD)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engines/postgres.py and api.demo echo libpq's parse error, which quotes the "
-    'undecodable password token (invalid percent-encoded token: "…")',
-)
 def test_no_password_in_a_malformed_url(tmp_path: Path) -> None:
     url = f"postgresql://someone:{PASSWORD}%zz@127.0.0.1:1/db"
     leaks = []

@@ -21,7 +21,7 @@ from persistor.engines.base import (
 )
 from persistor.engines.pglock import advisory_lock, lock_key, table_lock
 from persistor.errors import ConnectError, UsageError
-from persistor.urls import mask_url
+from persistor.urls import mask_url, scrub
 
 APPLICATION_NAME = "persistor"
 
@@ -54,13 +54,14 @@ class PostgresEngine(Engine):
             self.conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
         except psycopg.ProgrammingError as exc:
             raise UsageError(
-                f"invalid PostgreSQL URL {mask_url(url)}: {exc}; expected "
-                "postgresql://user@host:port/database"
+                f"invalid PostgreSQL URL {mask_url(url)}: {scrub(str(exc).strip(), url)}; expected "
+                "postgresql://user@host:port/database, with special characters in the user "
+                "or password percent-encoded"
             ) from None
         except psycopg.OperationalError as exc:
             raise ConnectError(
-                f"cannot connect to {mask_url(url)}: {_first_line(str(exc))}; check that the "
-                "server is running, the host/port/database are right, and the password "
+                f"cannot connect to {mask_url(url)}: {scrub(_first_line(str(exc)), url)}; check "
+                "that the server is running, the host/port/database are right, and the password "
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._table = sql.Identifier(self.schema, history_table)
