@@ -460,10 +460,15 @@ def kill_campaign(
                     p.communicate()
                     stats.finished_before_kill += 1
                     break
+                doing = _classify(in_flight(admin, dbname))  # just before the kill
+                if p.poll() is not None:
+                    p.communicate()
+                    stats.finished_before_kill += 1
+                    break
                 os.kill(p.pid, signal.SIGKILL)
                 p.communicate()
                 stats.kills += 1
-                stats.in_flight[_classify(in_flight(admin, dbname))] += 1
+                stats.in_flight[doing] += 1
                 gone = wait_sessions_gone(admin, dbname)
                 if gone < 0:
                     stats.sessions_stuck += 1

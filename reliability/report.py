@@ -8,6 +8,52 @@ from pathlib import Path
 from typing import Any
 
 
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2] if xs else 0.0
+
+
+def _summary(res: dict[str, Any]) -> list[str]:
+    runs = [res[k] for k in ("kills", "kills_check_interval", "kills_table") if k in res]
+    conc = res["concurrency"]
+    pgb = res["pgbouncer"]
+    rows = [
+        "| question | answer |",
+        "|---|---|",
+        f"| SIGKILLs at random moments | **{sum(k['kills'] for k in runs)}** "
+        f"({' + '.join(str(k['kills']) for k in runs)}: default server, "
+        "client_connection_check_interval, table lock) |",
+        f"| half-applied scripts / effects without a row / duplicate rows after a kill | "
+        f"**{sum(len(k['violations']) for k in runs)}** |",
+        f"| advisory locks left by a killed migrator | **{sum(k['leftover_locks'] for k in runs)}** |",
+        f"| follow-up runs that waited for the lock (session lock) | "
+        f"{sum(res[k]['follow_up_waited'] for k in ('kills', 'kills_check_interval'))} |",
+        f"| failed-row cases (no-transaction CIC script killed half way, follow-up exit 4) | "
+        f"**{sum(k['failed_row_cases'] for k in runs)}**; recovered by dropping the index and "
+        f"running migrate again: {sum(k.get('resumed', 0) for k in runs)}, needed repair too: "
+        f"{sum(k['repaired'] for k in runs)} |",
+        f"| INVALID indexes left by a killed CIC | **{sum(k['invalid_indexes'] for k in runs)}** "
+        "(only with client_connection_check_interval) |",
+        f"| 10 concurrent migrators x {conc['rounds']} rounds: duplicates / missing per round | "
+        f"**{max(conc['duplicates_per_round'])} / {max(conc['missing_per_round'])}** (max), "
+        f"{_codes(conc['exit_codes'])} |",
+        f"| CIC with 9 waiters | {sum(c['codes'] == [0] * 10 and c['index'] == 'valid' for c in res['cic'])} of "
+        f"{len(res['cic'])} rounds all exit 0, index valid |",
+    ]
+    if "session" in pgb:
+        s = pgb["session"]
+        rows.append(
+            f"| PgBouncer (transaction pooling), default session lock | {_codes(s['exit_codes'])}; "
+            f"lock left held on a pooled server connection in {sum(1 for x in s['leftover_locks_per_round'] if x)} of {s['rounds']} rounds |"
+        )
+    if "table" in pgb:
+        t = pgb["table"]
+        rows.append(
+            f"| PgBouncer, `--lock-mode table` | {_codes(t['exit_codes'])}; duplicates "
+            f"{max(t['duplicates_per_round'])}, missing {max(t['missing_per_round'])} |"
+        )
+    return ["## Summary", "", *rows, ""]
+
+
 def _codes(d: dict[str, Any]) -> str:
     return ", ".join(f"exit {k}: {v}" for k, v in d.items()) or "none"
 
@@ -26,6 +72,7 @@ def _kills(k: dict[str, Any], title: str) -> list[str]:
         f"| how long the killed client's server session (and its lock) lived on | median {k['linger_median']:.3f} s, max {k['linger_max']:.3f} s |",
         f"| follow-up runs that had to wait for the lock | {k['follow_up_waited']} |",
         f"| follow-up exit codes | {_codes(k['follow_up_codes'])} |",
+        f"| follow-up run time | median {_median(k['follow_up_seconds'])} s, max {max(k['follow_up_seconds'], default=0)} s |",
         f"| no-transaction script left half done by a kill (state right after the kill) | {k['cic_partial_after_kill'] or 'none'} |",
         f"| INVALID index left by a killed CREATE INDEX CONCURRENTLY | **{k['invalid_indexes']}** |",
         f"| failed-row cases (follow-up re-ran the CIC script onto its leftover index, exit 4) | **{k['failed_row_cases']}** (leftover index was {k.get('failed_row_index') or '-'}) |",
@@ -82,6 +129,7 @@ def render(res: dict[str, Any]) -> str:
         f"Figures below: `{res['command']}`, run took **{res['seconds']:.0f} s** "
         f"({res['seconds'] / 60:.1f} min). Raw results: `reliability/results/{res['mode']}.json`.",
         "",
+        *_summary(res),
         "## Machine",
         "",
         f"- nproc: {m['nproc']}; memory: {m['memory']}; CPU: {m['cpu']}",
