@@ -86,6 +86,10 @@ class LockTimeoutError(PersistorError):
     exit_code = 6
 
 
+class LockLostError(LockTimeoutError):
+    """A leased lock ran out while this migrator worked; it stopped before committing more."""
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Return the process exit code for an error that reached the command line."""
     if isinstance(exc, PersistorError):

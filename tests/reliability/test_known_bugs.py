@@ -1,7 +1,7 @@
-"""Persistor bugs found by the reliability harness, pinned as strict xfails.
+"""Bugs the reliability harness found, kept as regression tests now that they are fixed.
 
-Each test says what should happen; when the bug is fixed, the xfail turns
-into a failure (strict) and the marker must go.
+1. A no-transaction script killed half way re-ran its completed statements.
+2. A --lock-mode table migrator that lost its lease went on executing.
 """
 
 from __future__ import annotations
@@ -47,12 +47,6 @@ def _no_tx_set(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="persistor bug: a no-transaction script killed half way leaves no history row, "
-    "so the next migrate re-runs its completed statements from the first one "
-    "(core/runner.py run_script writes the row only after the last statement or on a failure)",
-)
 def test_killed_no_transaction_script_is_not_silently_rerun(rel_admin: str, tmp_path: Path) -> None:
     loc = _no_tx_set(tmp_path)
     url = h.create_database(rel_admin)
@@ -76,13 +70,6 @@ def test_killed_no_transaction_script_is_not_silently_rerun(rel_admin: str, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="persistor bug: a --lock-mode table migrator whose lease ran out (process frozen "
-    "> 30 s) does not notice it lost the lock and goes on executing statements "
-    "(engines/pglock.py: the heartbeat ignores an UPDATE of 0 rows, nothing checks "
-    "ownership before a script)",
-)
 def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: Path) -> None:
     if not h.lock_mode_supported():
         pytest.skip("no --lock-mode in this persistor")

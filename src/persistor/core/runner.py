@@ -109,7 +109,7 @@ def _row(
     f = script.file
     checksum = script.source.checksum
     if done is not None:
-        checksum = f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
+        checksum = _partial(script, done)
     return NewHistoryRow(
         installed_rank=rank,
         version=f.version.text if f.version is not None else None,
@@ -152,28 +152,41 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
             elapsed = int((time.perf_counter() - started) * 1000)
             engine.insert_history(_row(script, rank, elapsed, True))
         return elapsed
+    return _run_outside_transaction(engine, script, rank, started)
+
+
+def _partial(script: PreparedScript, done: int) -> str:
+    return f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
+
+
+def _run_outside_transaction(
+    engine: Engine, script: PreparedScript, rank: int, started: float
+) -> int:
+    """Run a no-transaction script statement by statement, recording progress as it goes.
+
+    A row with success = false and the count of completed statements is
+    written before the first statement and advanced after each, so a run
+    killed midway looks like a failure at the statement that was running:
+    the next migrate resumes there instead of repeating what already ran.
+    """
     engine.prepare_script()
-    for index in range(script.start, len(script.statements)):
-        stmt = script.statements[index]
-        try:
-            engine.execute(stmt.text)
-        except StatementFailed as exc:
-            # Earlier statements are committed: record how far it got, so the
-            # next run resumes here once the statement is fixed.
-            elapsed = int((time.perf_counter() - started) * 1000)
-            _record(engine, script, _row(script, rank, elapsed, False, done=index))
-            raise _failure(script, stmt, exc) from None
-    elapsed = int((time.perf_counter() - started) * 1000)
-    _record(engine, script, _row(script, rank, elapsed, True))
-    return elapsed
-
-
-def _record(engine: Engine, script: PreparedScript, row: NewHistoryRow) -> None:
-    """Write a no-transaction script's row, replacing the failed row it resumed from."""
     with engine.transaction():
         if script.replaces is not None:
             engine.delete_history([script.replaces])
-        engine.insert_history(row)
+        engine.insert_history(_row(script, rank, 0, False, done=script.start))
+    for index in range(script.start, len(script.statements)):
+        stmt = script.statements[index]
+        engine.check_lock()
+        try:
+            engine.execute(stmt.text)
+        except StatementFailed as exc:
+            raise _failure(script, stmt, exc) from None
+        engine.update_checksum(rank, _partial(script, index + 1))
+    elapsed = int((time.perf_counter() - started) * 1000)
+    with engine.transaction():
+        engine.delete_history([rank])
+        engine.insert_history(_row(script, rank, elapsed, True))
+    return elapsed
 
 
 def _execute_all(engine: Engine, script: PreparedScript, statements: Sequence[Statement]) -> None:

@@ -128,6 +128,10 @@ class Engine(abc.ABC):
     def prepare_script(self) -> None:
         """Reset session state (search path) before a script's statements run."""
 
+    def check_lock(self) -> None:
+        """Raise LockLostError if this migrator no longer holds the lock (leased locks only)."""
+        return None
+
     @abc.abstractmethod
     def execute(self, statement: str) -> None:
         """Run one statement; raise StatementFailed with the server's diagnostics."""

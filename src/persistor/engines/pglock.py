@@ -114,8 +114,15 @@ def table_lock(
     timeout: float,
     on_wait: WaitCallback,
     lease: float = DEFAULT_LEASE,
-) -> Iterator[None]:
-    """Hold the lock row of a lock table while inside, renewing its lease."""
+) -> Iterator[str]:
+    """Hold the lock row of a lock table while inside, renewing its lease.
+
+    Yields the fencing statement, sent just before each COMMIT: it fails
+    (division by zero) unless this migrator still owns the lock row, and holds
+    a share lock on that row until the commit, so nobody can take the lock
+    over in between. A migrator stalled past its lease therefore commits
+    nothing more once another has taken over.
+    """
     name = sql.Identifier(schema, table)
     _create_lock_table(conn, schema, name)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -146,8 +153,11 @@ def table_lock(
         target=_heartbeat, args=(connect, name, owner, lease, stop), daemon=True
     )
     beat.start()
+    fence = sql.SQL(
+        "SELECT 1 / count(*) FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
+    ).format(name, sql.Literal(owner))
     try:
-        yield
+        yield fence.as_string(conn)
     finally:
         stop.set()
         beat.join(timeout=5)

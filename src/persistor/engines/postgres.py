@@ -20,7 +20,7 @@ from persistor.engines.base import (
     WaitCallback,
 )
 from persistor.engines.pglock import advisory_lock, lock_key, table_lock
-from persistor.errors import ConnectError, UsageError
+from persistor.errors import ConnectError, LockLostError, UsageError
 from persistor.urls import mask_url, scrub
 
 APPLICATION_NAME = "persistor"
@@ -69,6 +69,7 @@ class PostgresEngine(Engine):
         self._prefix: list[str] = []  # sent ahead of the next statement
         self._pending: list[str] = []  # sent with the next COMMIT
         self._committed = False  # whether the final durability flush is needed
+        self._fence: str | None = None  # table lock mode: the ownership check
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn = psycopg.connect(
@@ -106,8 +107,12 @@ class PostgresEngine(Engine):
                 self.history_table + "_lock",
                 timeout,
                 on_wait,
-            ):
-                yield
+            ) as fence:
+                self._fence = fence
+                try:
+                    yield
+                finally:
+                    self._fence = None
             return
         with advisory_lock(self.conn, lock_key(self.schema, self.history_table), timeout, on_wait):
             # Each script still commits atomically with its history row, but
@@ -201,13 +206,29 @@ class PostgresEngine(Engine):
         finally:
             self._depth = depth
         end = "COMMIT" if depth == 0 else f"RELEASE SAVEPOINT persistor_{depth}"
-        self._send([*self._prefix, *self._pending[mark:], end])
-        self._committed = True
+        fence = [self._fence] if self._fence and depth == 0 else []
+        statements = [*self._prefix, *self._pending[mark:], *fence, end]
         self._prefix.clear()
         del self._pending[mark:]
+        try:
+            self._send(statements)
+        except (psycopg.Error, LockLostError):
+            if depth == 0 and not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.execute(b"ROLLBACK")
+            raise
+        self._committed = True
 
     def _send(self, statements: list[str]) -> None:
-        self.conn.execute(";\n".join(statements).encode("utf-8"))
+        try:
+            self.conn.execute(";\n".join(statements).encode("utf-8"))
+        except psycopg.errors.DivisionByZero:
+            if self._fence is None or self._fence not in statements:
+                raise
+            raise LockLostError(
+                "lost the migration lock: its lease ran out while this migrator was stalled "
+                "and another migrator took over; nothing more was committed. Run migrate again"
+            ) from None
 
     def prepare_script(self) -> None:
         # Scripts may change search_path; every script starts from the target schema.
@@ -225,6 +246,11 @@ class PostgresEngine(Engine):
             # query string form an implicit transaction, which CREATE INDEX
             # CONCURRENTLY refuses.
             self.conn.execute(setting)
+
+    def check_lock(self) -> None:
+        if self._fence is not None:
+            self._send([*self._prefix, self._fence])
+            self._prefix.clear()
 
     def execute(self, statement: str) -> None:
         offset = 0
