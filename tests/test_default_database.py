@@ -164,3 +164,20 @@ def test_editing_one_function_script_redeploys_only_it_and_a_limit_changes_in_on
         assert outcomes[31] == "global_rate_limit_exceeded"
     finally:
         pg_server.drop_database(url)
+
+
+def test_stress_command_reports_every_invariant_holding(pg_server: PgServer) -> None:
+    url = pg_server.create_database()
+    env = clean_env()
+    try:
+        assert persistor("migrate", "--url", url, env=env).returncode == 0
+        result = persistor(
+            "stress", "--url", url, "--clients", "8", "--duration", "1", "--json", env=env
+        )
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["invariants_hold"] is True
+        assert report["total_calls"] > 0
+        assert len(report["invariants"]) >= 8
+    finally:
+        pg_server.drop_database(url)

@@ -25,6 +25,7 @@ from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, scrub
 
 if TYPE_CHECKING:
     from persistor.ecliptix.demo import DemoReport
+    from persistor.ecliptix.stress import StressReport
 
 
 def new_script(settings: Settings, name: str) -> NewScriptResult:
@@ -216,6 +217,18 @@ def demo(settings: Settings, phone_number: str | None = None) -> DemoReport:
             raise UsageError(
                 "the Ecliptix functions are not deployed in this database; run `persistor migrate` first"
             ) from None
+
+
+def stress(settings: Settings, *, clients: int = 64, duration: float = 30.0) -> StressReport:
+    """Hammer the Ecliptix functions from many sessions, then check every invariant."""
+    from persistor.ecliptix.stress import run_stress
+
+    if clients < 1 or duration <= 0:
+        raise UsageError("stress needs --clients of at least 1 and a positive --duration")
+    url, _ = resolve_url(settings)
+    if scheme_of(url) not in POSTGRES_SCHEMES:
+        raise UsageError("the Ecliptix stress run needs PostgreSQL; give a postgresql:// URL")
+    return run_stress(url, clients=clients, duration=duration, schema=settings.schema)
 
 
 def stop_embedded(settings: Settings) -> StopEmbeddedResult:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from persistor.admin import baseline, clean, demo, new_script, repair, stop_embedded, undo
+from persistor.admin import (
+    baseline,
+    clean,
+    demo,
+    new_script,
+    repair,
+    stop_embedded,
+    stress,
+    undo,
+)
 from persistor.core import planner
 from persistor.core.planner import Plan
 from persistor.core.scripts import ScriptKind, Version
@@ -194,6 +203,7 @@ __all__ = [
     "repair",
     "status",
     "stop_embedded",
+    "stress",
     "undo",
     "validate",
 ]

@@ -333,6 +333,19 @@ def demo(phone: str | None) -> None:
     _renderer().demo(opts, _api().demo(opts.settings(), phone))
 
 
+@cli.command()
+@click.option("--clients", type=int, default=64, show_default=True, help="Concurrent sessions.")
+@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds to run.")
+@common_options
+def stress(clients: int, duration: float) -> None:
+    """Hammer the Ecliptix functions from many sessions and check every invariant (exit 1 if one fails)."""
+    opts = _opts()
+    report = _api().stress(opts.settings(), clients=clients, duration=duration)
+    _renderer().stress(opts, report)
+    if not report.invariants_hold:
+        raise PersistorError("an Ecliptix invariant did not hold under load; see the table above")
+
+
 @cli.command("stop-embedded")
 @common_options
 def stop_embedded() -> None:

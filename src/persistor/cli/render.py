@@ -14,6 +14,7 @@ import click
 if TYPE_CHECKING:
     from persistor.cli.main import _Options
     from persistor.ecliptix.demo import DemoReport
+    from persistor.ecliptix.stress import StressReport
     from persistor.results import (
         BaselineResult,
         CleanResult,
@@ -314,3 +315,24 @@ def stop_embedded(opts: _Options, result: StopEmbeddedResult) -> None:
         _out().print(f"Stopped the embedded PostgreSQL in {result.data_dir}.")
     else:
         _out().print(f"No embedded PostgreSQL is running in {result.data_dir}.")
+
+
+def stress(opts: _Options, report: StressReport) -> None:
+    """Render a stress run: throughput, outcomes, and each invariant with its count."""
+    if opts.json:
+        _json(report.to_dict())
+        return
+    out = _out()
+    data = report.to_dict()
+    out.print(
+        f"{report.clients} clients for {data['elapsed']} s: {data['total_calls']} calls "
+        f"({data['calls_per_second']}/s), {report.flows_completed} of {report.flows_started} "
+        "flows completed"
+    )
+    for fn, outcomes in data["calls"].items():
+        out.print(f"  {fn}: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+    for name, count in data["errors"].items():
+        out.print(out.style(f"  error {name}: {count}", "red"))
+    for check in report.invariants:
+        mark = out.style("holds", "green") if check.holds else out.style("VIOLATED", "bold red")
+        out.print(f"  {mark}  {check.description} (observed {check.observed}, limit {check.limit})")

@@ -50,6 +50,7 @@ from persistor.ecliptix.models import (
     LoginOutcome,
     OtpStatus,
 )
+from persistor.ecliptix.otp import hash_otp
 
 T = TypeVar("T")
 
@@ -61,6 +62,10 @@ REGION = "ZZ"  # user-assigned ISO code: never a real customer's region
 CONNECT_TIMEOUT = 10
 # scrypt (the OTP hash) takes 32 MiB and ~0.1 s per call; cap how many run at once.
 _HASHING_SLOTS = 4
+# A well-formed hash of a code the legitimate user never receives (cheap
+# parameters): when it lands on a legitimate flow, the right code no longer
+# matches, as when an attacker replaces the OTP.
+_ATTACKER_HASH = hash_otp("000000", log2_n=1)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class _Session:
         """Run one client call, count its outcome (or its SQLSTATE) and return its result."""
         try:
             result = thunk()
+        except ValueError as exc:  # e.g. a stored OTP hash the client cannot parse
+            self.tally.errors[f"{fn}: ValueError: {exc}"] += 1
+            return None
         except psycopg.Error as exc:
             self.tally.errors[f"{fn}: {exc.sqlstate or type(exc).__name__}"] += 1
             if self.conn.closed or self.conn.broken:
@@ -343,14 +351,12 @@ class _Session:
         if flow is None or flow.unique_identifier is None:
             return
         flow_id: uuid.UUID = flow.unique_identifier
-        if move == 2:  # flood the flow with OTP records
+        if move == 2:  # flood the flow with OTP records (a code of the attacker's own)
             expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
             for _ in range(self.rng.randrange(1, 4)):
                 self.call(
                     "insert_otp_record",
-                    lambda: self.client.insert_otp_record(
-                        flow_id, "x" * 64, secrets.token_hex(8), expires
-                    ),
+                    lambda: self.client.insert_otp_record(flow_id, *_ATTACKER_HASH, expires),
                     lambda r: r.outcome,
                 )
         elif move == 3:  # a wrong code: the active OTP is marked failed
