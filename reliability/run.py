@@ -72,11 +72,16 @@ def machine(admin: str) -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": h.server_version(admin),
-        "persistor_commit": sh(f"git -C {ROOT} rev-parse --short HEAD")
-        + (
-            " (+ uncommitted changes in src/)"
-            if sh(f"git -C {ROOT} status --porcelain src")
-            else ""
+        "persistor_commit": (
+            f"commit {os.environ.get('PERSISTOR_SRC_REV', '?')}, a clean snapshot in "
+            f"{os.environ['PERSISTOR_SRC']} (PERSISTOR_SRC)"
+            if os.environ.get("PERSISTOR_SRC")
+            else sh(f"git -C {ROOT} rev-parse --short HEAD")
+            + (
+                " (+ uncommitted changes in src/)"
+                if sh(f"git -C {ROOT} status --porcelain src")
+                else ""
+            )
         ),
     }
 
@@ -112,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     ms = write_migrations(work / "main")
     cic_ms = write_migrations(work / "cic", cic_sleep=1.5)
     res: dict[str, Any] = {"mode": mode, "config": cfg, "machine": machine(admin)}
-    res["command"] = "bash reliability/run.sh" + (" --quick" if args.quick else "")
+    res["command"] = (
+        "bash reliability/run.sh"
+        + (" --committed" if os.environ.get("PERSISTOR_SRC") else "")
+        + (" --quick" if args.quick else "")
+    )
     log(f"{mode} run on {res['machine']['postgresql'][:40]}; migrations in {work}")
 
     log(f"1a. {cfg['kills']} SIGKILLs, default server settings")
