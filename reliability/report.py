@@ -269,7 +269,12 @@ def write_doc(res: dict[str, Any], path: Path) -> None:
     text = render(res)
     findings = Path(__file__).with_name("FINDINGS.md")
     body = findings.read_text() if findings.exists() else "(none)"
-    path.write_text(text.replace("FINDINGS_PLACEHOLDER", body.strip()) + "\n")
+    text = text.replace("FINDINGS_PLACEHOLDER", body.strip())
+    # The bad-input catalogue is written by hand, not measured: appended as is.
+    catalogue = Path(__file__).with_name("BAD_INPUT.md")
+    if catalogue.exists():
+        text += "\n" + catalogue.read_text().strip()
+    path.write_text(text + "\n")
 
 
 if __name__ == "__main__":

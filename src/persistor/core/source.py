@@ -213,7 +213,8 @@ def expand_script(
             f"unknown directive '-- persistor:{directive}'; known: "
             + ", ".join(sorted(KNOWN_DIRECTIVES)),
         )
-    if not text.strip():
+    if not text.strip() and not expander.problems:
+        # (an include that failed leaves the text empty too; that was reported)
         expander.problem("empty", "the file is empty; write the migration or delete the file")
     plain = all(origin[0] == name for origin in expander.origins)
     return ExpandedScript(
