@@ -250,11 +250,13 @@ def test_config_file_errors(cli: Any, tmp_path: Path) -> None:
     assert "unknown setting(s) colour" in unknown.err
 
 
-def test_every_command_has_help(cli: Any) -> None:
+def test_every_command_has_help_and_is_in_the_readme(cli: Any) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     top = cli("--help")
     assert top.code == 0
     for name, command in click_group.commands.items():
         assert name in top.out
+        assert f"`persistor {name}" in readme or f"(alias `{name}`)" in readme, name
         result = cli(name, "--help")
         assert result.code == 0, name
         summary = " ".join((command.help or "").split("\n")[0].split())
