@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -390,7 +389,6 @@ def _report(exc: BaseException, args: list[str]) -> None:
         if verbose < 2:
             click.echo("run again with -vv for the traceback", err=True)
     if verbose >= 2:
-        logging.getLogger("persistor").exception("traceback")
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
