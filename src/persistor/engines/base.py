@@ -7,11 +7,14 @@ imports a driver. An engine swaps SQL and a few hooks, not logic.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
+
+from persistor.errors import LockTimeoutError
 
 HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
 
@@ -81,6 +84,35 @@ class StatementFailed(Exception):
 
 
 WaitCallback = Callable[[str], None]
+
+
+def wait_for_lock(
+    try_once: Callable[[], bool],
+    describe_holder: Callable[[], str],
+    timeout: float,
+    on_wait: WaitCallback,
+    *,
+    max_delay: float = 1.0,
+) -> None:
+    """Call try_once with growing pauses until it succeeds; say once whom we wait for.
+
+    Raises LockTimeoutError (exit 6) naming the holder when timeout runs out.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    told = False
+    while not try_once():
+        holder = describe_holder()
+        if not told:
+            on_wait(f"waiting for the migration lock held by {holder}")
+            told = True
+        if time.monotonic() >= deadline:
+            raise LockTimeoutError(
+                f"could not get the migration lock within {timeout:g} s; it is held by "
+                f"{holder}. Wait for that migrator to finish, or raise --lock-timeout"
+            )
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, max_delay)
 
 
 class Engine(abc.ABC):

@@ -17,7 +17,6 @@ import hashlib
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,9 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from persistor.errors import LockTimeoutError
+from persistor.engines.base import WaitCallback, wait_for_lock
 
-WaitCallback = Callable[[str], None]
 DEFAULT_LEASE = 30.0
 
 
@@ -36,30 +34,6 @@ def lock_key(schema: str, history_table: str) -> int:
     """Return the advisory lock key for one schema and history table (a signed int8)."""
     digest = hashlib.sha256(f"persistor:{schema}.{history_table}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _backoff(
-    try_once: Callable[[], bool],
-    describe_holder: Callable[[], str],
-    timeout: float,
-    on_wait: WaitCallback,
-) -> None:
-    """Call try_once until it succeeds, telling once whom we wait for; time out with exit 6."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    told = False
-    while not try_once():
-        holder = describe_holder()
-        if not told:
-            on_wait(f"waiting for the migration lock held by {holder}")
-            told = True
-        if time.monotonic() >= deadline:
-            raise LockTimeoutError(
-                f"could not get the migration lock within {timeout:g} s; it is held by "
-                f"{holder}. Wait for that migrator to finish, or raise --lock-timeout"
-            )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 1.0)
 
 
 @contextmanager
@@ -73,7 +47,7 @@ def advisory_lock(
         row = conn.execute(attempt).fetchone()
         return bool(row and row[0])
 
-    _backoff(try_once, lambda: _advisory_holder(conn, key), timeout, on_wait)
+    wait_for_lock(try_once, lambda: _advisory_holder(conn, key), timeout, on_wait)
     try:
         yield
     finally:
@@ -147,7 +121,7 @@ def table_lock(
             return "another migrator"
         return f"{row[0]} (since {row[1]}, lease ends in {int(row[2] or 0)} s unless renewed)"
 
-    _backoff(try_once, holder, timeout, on_wait)
+    wait_for_lock(try_once, holder, timeout, on_wait)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(connect, name, owner, lease, stop), daemon=True

@@ -8,7 +8,6 @@ so a failing script is rolled back alone and the scripts before it commit.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,8 +21,9 @@ from persistor.engines.base import (
     ServerInfo,
     StatementFailed,
     WaitCallback,
+    wait_for_lock,
 )
-from persistor.errors import ConnectError, LockTimeoutError
+from persistor.errors import ConnectError
 
 
 def _quote(name: str) -> str:
@@ -68,26 +68,23 @@ class SqliteEngine(Engine):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: WaitCallback) -> Iterator[None]:
-        deadline = time.monotonic() + timeout
-        delay = 0.02
-        told = False
-        while True:
+        def try_once() -> bool:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-                break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise ConnectError(f"cannot lock SQLite database {self.path}: {exc}") from None
-                if not told:
-                    on_wait(f"waiting for another process writing to {self.path}")
-                    told = True
-                if time.monotonic() >= deadline:
-                    raise LockTimeoutError(
-                        f"could not lock {self.path} within {timeout:g} s: another process keeps "
-                        "it busy. Wait for it to finish, or raise --lock-timeout"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                return False
+            return True
+
+        # SQLite cannot say who holds its write lock.
+        wait_for_lock(
+            try_once,
+            lambda: f"another process writing to {self.path}",
+            timeout,
+            on_wait,
+            max_delay=0.5,
+        )
         try:
             yield
         finally:
