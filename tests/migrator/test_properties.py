@@ -1,7 +1,7 @@
 """Property tests of file-name parsing and include resolution.
 
 PERSISTOR_FUZZ_EXAMPLES=100000 runs each property that many times (the long
-mode); the default keeps the normal suite fast.
+mode, with pytest's --timeout=0); the default keeps the normal suite fast.
 """
 
 from __future__ import annotations
