@@ -90,5 +90,8 @@ def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: P
         # the second ran V002 (statement 2 once); the first lost the lock and
         # must not run statement 2 again
         assert steps.count(2) == 1, f"audit {steps}, first exit {first.returncode}: {err[-300:]}"
+        # and the stalled migrator says what happened (exit 6), not a statement error
+        assert first.returncode == 6, err[-300:]
+        assert "lost the migration lock" in err
     finally:
         h.drop_database(rel_admin, url)

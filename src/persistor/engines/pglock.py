@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -79,6 +80,14 @@ def _advisory_holder(conn: psycopg.Connection[Any], key: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class HeldTableLock:
+    """A held table lock: the fencing statement, and a way to ask if it is still ours."""
+
+    fence: str
+    still_held: Callable[[], bool]
+
+
 @contextmanager
 def table_lock(
     conn: psycopg.Connection[Any],
@@ -88,7 +97,7 @@ def table_lock(
     timeout: float,
     on_wait: WaitCallback,
     lease: float = DEFAULT_LEASE,
-) -> Iterator[str]:
+) -> Iterator[HeldTableLock]:
     """Hold the lock row of a lock table while inside, renewing its lease.
 
     Yields the fencing statement, sent just before each COMMIT: it fails
@@ -130,8 +139,15 @@ def table_lock(
     fence = sql.SQL(
         "SELECT 1 / count(*) FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
     ).format(name, sql.Literal(owner))
+    check = sql.SQL("SELECT 1 FROM {} WHERE id = 1 AND owner = {}").format(name, sql.Literal(owner))
+
+    def still_held() -> bool:
+        # On its own connection: the main one may be inside a failed transaction.
+        with connect() as other:
+            return other.execute(check).fetchone() is not None
+
     try:
-        yield fence.as_string(conn)
+        yield HeldTableLock(fence.as_string(conn), still_held)
     finally:
         stop.set()
         beat.join(timeout=5)

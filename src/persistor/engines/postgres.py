@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -70,6 +70,7 @@ class PostgresEngine(Engine):
         self._pending: list[str] = []  # sent with the next COMMIT
         self._committed = False  # whether the final durability flush is needed
         self._fence: str | None = None  # table lock mode: the ownership check
+        self._still_held: Callable[[], bool] | None = None
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn = psycopg.connect(
@@ -107,12 +108,12 @@ class PostgresEngine(Engine):
                 self.history_table + "_lock",
                 timeout,
                 on_wait,
-            ) as fence:
-                self._fence = fence
+            ) as held:
+                self._fence, self._still_held = held.fence, held.still_held
                 try:
                     yield
                 finally:
-                    self._fence = None
+                    self._fence, self._still_held = None, None
             return
         with advisory_lock(self.conn, lock_key(self.schema, self.history_table), timeout, on_wait):
             # Each script still commits atomically with its history row, but
@@ -225,10 +226,7 @@ class PostgresEngine(Engine):
         except psycopg.errors.DivisionByZero:
             if self._fence is None or self._fence not in statements:
                 raise
-            raise LockLostError(
-                "lost the migration lock: its lease ran out while this migrator was stalled "
-                "and another migrator took over; nothing more was committed. Run migrate again"
-            ) from None
+            raise _lost_lock() from None
 
     def prepare_script(self) -> None:
         # Scripts may change search_path; every script starts from the target schema.
@@ -262,6 +260,10 @@ class PostgresEngine(Engine):
         try:
             self.conn.execute(statement.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:
+            if self._still_held is not None and not self._still_held():
+                # A stalled migrator whose lease ran out: its statement most
+                # likely failed because another migrator did the work meanwhile.
+                raise _lost_lock() from None
             diag = exc.diag
             position = int(diag.statement_position) if diag.statement_position else None
             if position is not None:
@@ -347,6 +349,13 @@ class PostgresEngine(Engine):
         from persistor.engines.pgparse import syntax_problems
 
         return syntax_problems(text)
+
+
+def _lost_lock() -> LockLostError:
+    return LockLostError(
+        "lost the migration lock: its lease ran out while this migrator was stalled "
+        "and another migrator took over; nothing more was committed. Run migrate again"
+    )
 
 
 def _first_line(text: str) -> str:
