@@ -85,10 +85,7 @@ _SERVERS: dict[str, PgServer] = {}
 def get_pg_server(label: str) -> PgServer:
     """Return the server for a label ('embedded' or 'service'), starting it once per session."""
     if label not in _SERVERS:
-        if label == "service":
-            admin_url = os.environ[SERVICE_URL_ENV]
-        else:
-            admin_url = _start_embedded()
+        admin_url = os.environ[SERVICE_URL_ENV] if label == "service" else _start_embedded()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         assert row is not None
