@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
+from persistor.api import migrate
+from persistor.core.source import expand_script
+from persistor.settings import PACKAGED_MIGRATIONS, Settings
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "persistor" / "migrations"
+MIGRATIONS = PACKAGED_MIGRATIONS
 
 
 def deploy_ecliptix(url: str) -> None:
-    """Run V001 then every repeatable script, in name order, as psql -f would."""
-    files = sorted(MIGRATIONS.glob("V*.sql")) + sorted(MIGRATIONS.glob("R__*.sql"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        for path in files:
-            conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    """Deploy the packaged migrations with persistor itself (includes and all)."""
+    migrate(Settings(url=url))
+
+
+def script_text(path: Path) -> bytes:
+    """Return a packaged script as it runs: includes expanded, as psql -f would read it."""
+    expanded = expand_script(path, path.name, [MIGRATIONS.resolve()], {})
+    assert not expanded.problems, expanded.problems
+    return expanded.text.encode("utf-8")

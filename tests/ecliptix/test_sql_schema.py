@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.ecliptix.deploy import MIGRATIONS
+from tests.ecliptix.deploy import MIGRATIONS, script_text
 from tests.ecliptix.test_sql_support import TABLES, Conn, call, make_device, make_phone, scalar
 
 FLOW_STATE = [
@@ -232,7 +232,7 @@ def test_all_functions_plpgsql_and_pinned(db: Conn) -> None:
 
 def test_repeatable_scripts_rerun(db: Conn) -> None:
     for path in sorted(MIGRATIONS.glob("R__*.sql")):
-        db.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        db.execute(script_text(path))
     assert call(db, "get_phone_number", uuid.uuid4()) == []
 
 

@@ -22,7 +22,7 @@ from persistor.ecliptix import (
     ResendOutcome,
     run_demo,
 )
-from tests.ecliptix.deploy import MIGRATIONS
+from tests.ecliptix.deploy import MIGRATIONS, script_text
 from tests.ecliptix.test_sql_support import STATE_TABLES
 from tests.security.conftest import RoleMaker, url_as
 
@@ -202,13 +202,13 @@ def test_grant_is_idempotent_survives_reruns_and_is_revocable(
     # Re-running the repeatable scripts (as migrate does after an edit) revokes
     # PUBLIC again but keeps the app role's grants ...
     for path in sorted(MIGRATIONS.glob("R__*.sql")):
-        db.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        db.execute(script_text(path))
     assert executable(db, role) == set(CONTRACT)
     assert executable(db, other) == {"get_phone_number"}
     # ... and a function a script re-creates (dropped, or a new signature) is
     # granted to the registered roles, not to PUBLIC.
     db.execute("DROP FUNCTION login_membership(varchar)")
-    db.execute((MIGRATIONS / "R__04_membership_functions.sql").read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    db.execute(script_text(MIGRATIONS / "R__04_membership_functions.sql"))
     assert executable(db, role) == set(CONTRACT)
     assert executable(db, other) == {"get_phone_number"}
     test_every_function_pinned_with_pg_temp_last_and_public_revoked(db)
