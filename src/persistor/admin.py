@@ -165,7 +165,7 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
         from persistor.core.runner import prepare, run_script
 
         roots = [p.resolve() for p in settings.locations]
-        source = expand_script(f.path, f.name, roots, dict(settings.placeholders))
+        source = expand_script(f.path, f.name, roots, settings.placeholders)
         if source.problems:
             raise ValidationError(source.problems)
         prepared = prepare(f, source, s.engine.dialect)

@@ -1,18 +1,23 @@
-"""Result objects returned by every command of the Python API."""
+"""Result objects returned by every command of the Python API.
+
+They are immutable NamedTuples rather than frozen dataclasses: a command
+builds one per script, and every CLI run defines all of them at start-up,
+where a frozen dataclass costs several times more (bench/, W2 and W5).
+`to_json()` gives each command's documented JSON shape.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from persistor.core.planner import MigrationInfo
 from persistor.errors import Problem
 
 
-@dataclass(frozen=True)
-class DatabaseInfo:
+class DatabaseInfo(NamedTuple):
     """Which database a command worked on (the URL is shown without its password)."""
 
     engine: str
@@ -22,8 +27,7 @@ class DatabaseInfo:
     embedded_data_dir: str | None = None
 
 
-@dataclass(frozen=True)
-class StatusResult:
+class StatusResult(NamedTuple):
     """Every known script with its state."""
 
     database: DatabaseInfo
@@ -42,7 +46,7 @@ class StatusResult:
     def to_json(self) -> dict[str, Any]:
         """Return the documented JSON shape of `status --json`."""
         return {
-            "database": asdict(self.database),
+            "database": self.database._asdict(),
             "current_version": self.current_version,
             "migrations": [_migration_json(m) for m in self.migrations],
             "counts": self.counts,
@@ -51,13 +55,12 @@ class StatusResult:
 
 
 def _migration_json(m: MigrationInfo) -> dict[str, Any]:
-    data = asdict(m)
+    data = m._asdict()
     data["installed_at"] = m.installed_at.isoformat() if m.installed_at else None
     return data
 
 
-@dataclass(frozen=True)
-class AppliedScript:
+class AppliedScript(NamedTuple):
     """A script that `migrate` ran (or would run, on a dry run)."""
 
     type: str
@@ -68,8 +71,7 @@ class AppliedScript:
     sql: str | None = None  # the exact text, filled on a dry run
 
 
-@dataclass(frozen=True)
-class MigrateResult:
+class MigrateResult(NamedTuple):
     """What `migrate` applied and the version it left the database at."""
 
     database: DatabaseInfo
@@ -80,15 +82,14 @@ class MigrateResult:
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `migrate --json`."""
         return {
-            "database": asdict(self.database),
+            "database": self.database._asdict(),
             "dry_run": self.dry_run,
-            "applied": [asdict(a) for a in self.applied],
+            "applied": [a._asdict() for a in self.applied],
             "current_version": self.current_version,
         }
 
 
-@dataclass(frozen=True)
-class ValidateResult:
+class ValidateResult(NamedTuple):
     """A clean validation: how many scripts were checked."""
 
     database: DatabaseInfo
@@ -98,15 +99,14 @@ class ValidateResult:
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `validate --json`."""
         return {
-            "database": asdict(self.database),
+            "database": self.database._asdict(),
             "valid": True,
             "scripts_checked": self.scripts_checked,
             "parsed": self.parsed,
         }
 
 
-@dataclass(frozen=True)
-class ConnectionResult:
+class ConnectionResult(NamedTuple):
     """What `test` found about the connection."""
 
     database: DatabaseInfo
@@ -118,7 +118,7 @@ class ConnectionResult:
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `test --json`."""
         return {
-            "database": asdict(self.database),
+            "database": self.database._asdict(),
             "server_version": self.server_version,
             "user": self.user,
             "database_name": self.database_name,
@@ -126,8 +126,7 @@ class ConnectionResult:
         }
 
 
-@dataclass(frozen=True)
-class NewScriptResult:
+class NewScriptResult(NamedTuple):
     """The migration file `new` created."""
 
     path: Path
@@ -138,8 +137,7 @@ class NewScriptResult:
         return {"path": str(self.path), "version": self.version}
 
 
-@dataclass(frozen=True)
-class BaselineResult:
+class BaselineResult(NamedTuple):
     """What `baseline` recorded."""
 
     database: DatabaseInfo
@@ -150,11 +148,10 @@ class BaselineResult:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `baseline --json`."""
-        return asdict(self)
+        return as_json(self)
 
 
-@dataclass(frozen=True)
-class RepairResult:
+class RepairResult(NamedTuple):
     """What `repair` changed in the history table."""
 
     database: DatabaseInfo
@@ -164,11 +161,10 @@ class RepairResult:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `repair --json`."""
-        return asdict(self)
+        return as_json(self)
 
 
-@dataclass(frozen=True)
-class UndoResult:
+class UndoResult(NamedTuple):
     """The version `undo` took back."""
 
     database: DatabaseInfo
@@ -178,23 +174,21 @@ class UndoResult:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `undo --json`."""
-        return asdict(self)
+        return as_json(self)
 
 
-@dataclass(frozen=True)
-class CleanResult:
+class CleanResult(NamedTuple):
     """What `clean` dropped."""
 
     database: DatabaseInfo
-    dropped: tuple[str, ...] = field(default_factory=tuple)
+    dropped: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `clean --json`."""
-        return asdict(self)
+        return as_json(self)
 
 
-@dataclass(frozen=True)
-class StopEmbeddedResult:
+class StopEmbeddedResult(NamedTuple):
     """Whether `stop-embedded` found a running embedded server to stop."""
 
     data_dir: str
@@ -202,11 +196,10 @@ class StopEmbeddedResult:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `stop-embedded --json`."""
-        return asdict(self)
+        return as_json(self)
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
     kind: str  # "wait", "start", "applied", "info"
@@ -214,3 +207,19 @@ class Event:
     done: int = 0
     total: int = 0
     at: datetime | None = None
+
+
+
+def as_json(result: Any) -> dict[str, Any]:
+    """Return a NamedTuple result's fields, and everything nested in them, as JSON-ready values."""
+    return {k: _json_value(v) for k, v in result._asdict().items()}
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return as_json(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_json_value(v) for v in value)
+    return value

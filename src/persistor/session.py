@@ -69,11 +69,10 @@ def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator
 def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScript]]:
     roots = [p.resolve() for p in settings.locations]
     discovery = discover(roots)
-    placeholders = dict(settings.placeholders)
+    placeholders = settings.placeholders
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable):
-        builtin = {"persistor:filename": f.name.rsplit("/", 1)[-1], **placeholders}
-        sources[f.name] = expand_script(f.path, f.name, roots, builtin)
+        sources[f.name] = expand_script(f.path, f.name, roots, placeholders)
     return discovery, sources
 
 

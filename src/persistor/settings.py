@@ -7,7 +7,6 @@ Precedence is command line, then environment, then `persistor.toml` (or
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,6 +70,8 @@ def _read_config(path: Path | None, cwd: Path) -> tuple[dict[str, Any], Path | N
             return {}, None
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist; fix --config or create it")
+    import tomllib  # only when there is a file: most runs have none
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

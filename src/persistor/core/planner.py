@@ -8,8 +8,8 @@ of scripts to apply, and the problems that forbid migrating.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
@@ -38,8 +38,7 @@ def resumable(row: HistoryRow) -> bool:
     return not row.success and (row.checksum or "").startswith(PARTIAL_PREFIX)
 
 
-@dataclass(frozen=True)
-class MigrationInfo:
+class MigrationInfo(NamedTuple):
     """One script (or baseline marker) and its state."""
 
     type: str  # "versioned", "repeatable" or "baseline"
@@ -53,8 +52,7 @@ class MigrationInfo:
     execution_time_ms: int | None = None
 
 
-@dataclass(frozen=True)
-class PlannedScript:
+class PlannedScript(NamedTuple):
     """A script to apply, with its expanded text."""
 
     file: ScriptFile
@@ -63,18 +61,17 @@ class PlannedScript:
     resume: HistoryRow | None = None  # the failed row to resume from
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Everything the planner concluded."""
 
     migrations: tuple[MigrationInfo, ...]
     to_apply: tuple[PlannedScript, ...]
     problems: tuple[Problem, ...]
     current_version: str | None
-    applied_versions: Mapping[Version, HistoryRow] = field(default_factory=dict)
-    failed_rows: tuple[HistoryRow, ...] = ()
-    missing_rows: tuple[HistoryRow, ...] = ()
-    changed: tuple[tuple[HistoryRow, ExpandedScript], ...] = ()
+    applied_versions: Mapping[Version, HistoryRow]
+    failed_rows: tuple[HistoryRow, ...]
+    missing_rows: tuple[HistoryRow, ...]
+    changed: tuple[tuple[HistoryRow, ExpandedScript], ...]
 
     def counts(self) -> dict[str, int]:
         """Return how many scripts are in each state."""
@@ -84,13 +81,17 @@ class Plan:
         return result
 
 
-@dataclass
 class _History:
-    applied: dict[Version, HistoryRow] = field(default_factory=dict)
-    repeatable: dict[str, HistoryRow] = field(default_factory=dict)
-    failed: list[HistoryRow] = field(default_factory=list)
-    baseline: HistoryRow | None = None
-    baseline_version: Version | None = None
+    """The state the history rows add up to (see _replay)."""
+
+    __slots__ = ("applied", "baseline", "baseline_version", "failed", "repeatable")
+
+    def __init__(self) -> None:
+        self.applied: dict[Version, HistoryRow] = {}
+        self.repeatable: dict[str, HistoryRow] = {}
+        self.failed: list[HistoryRow] = []
+        self.baseline: HistoryRow | None = None
+        self.baseline_version: Version | None = None
 
 
 def _replay(history: Sequence[HistoryRow]) -> _History:

@@ -6,9 +6,9 @@ import enum
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cache, total_ordering
+from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from persistor.errors import Problem
 
@@ -21,9 +21,7 @@ class ScriptKind(enum.Enum):
     UNDO = "U"
 
 
-@total_ordering
-@dataclass(frozen=True)
-class Version:
+class Version(NamedTuple):
     """A migration version: digits with '.' or '_' separators, compared part by part."""
 
     text: str
@@ -34,14 +32,36 @@ class Version:
         """Parse '1.2', '001' or '2026_11_25'; trailing zero parts do not matter."""
         return _parse_version(text)
 
+    # Equal and ordered by parts alone ('1.0' == '1'); the tuple's own
+    # comparisons would look at the text first.
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Version) and self.parts == other.parts
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
 
     def __hash__(self) -> int:
         return hash(self.parts)
 
-    def __lt__(self, other: Version) -> bool:
+    def __lt__(self, other: tuple[object, ...]) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
         return self.parts < other.parts
+
+    def __le__(self, other: tuple[object, ...]) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.parts <= other.parts
+
+    def __gt__(self, other: tuple[object, ...]) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.parts > other.parts
+
+    def __ge__(self, other: tuple[object, ...]) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.parts >= other.parts
 
     def __str__(self) -> str:
         return self.text
@@ -69,8 +89,7 @@ _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 _ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.sql", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class ScriptFile:
+class ScriptFile(NamedTuple):
     """A migration file found on disk."""
 
     kind: ScriptKind
@@ -87,8 +106,7 @@ class ScriptFile:
         return (1, (), self.description)
 
 
-@dataclass(frozen=True)
-class Discovery:
+class Discovery(NamedTuple):
     """Every migration file in the locations, and what is wrong with their names."""
 
     versioned: tuple[ScriptFile, ...]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from persistor.errors import Problem, SourceLocation
 
@@ -22,8 +22,7 @@ _PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.:-]*)\}")
 _DIRECTIVE_RE = re.compile(r"^\s*--\s*persistor:([A-Za-z0-9_-]+)\s*$")
 
 
-@dataclass(frozen=True)
-class ExpandedScript:
+class ExpandedScript(NamedTuple):
     """The fully expanded text of a script and where each of its lines came from."""
 
     text: str
@@ -32,7 +31,7 @@ class ExpandedScript:
     problems: tuple[Problem, ...] = ()
     # origins[i] is the (file, line) of line i+1 of text; empty when the text is
     # the file itself, unchanged line for line.
-    origins: tuple[tuple[str, int], ...] = field(default=(), repr=False)
+    origins: tuple[tuple[str, int], ...] = ()
     path: str = ""
 
     def locate(self, line: int) -> SourceLocation:
@@ -198,11 +197,13 @@ def expand_script(
     """Expand a script's includes and placeholders and compute its checksum.
 
     roots must be absolute, resolved paths, and path must lie inside one of them.
+    `${persistor:filename}` (the script's file name) is added to placeholders.
     """
     fast = _plain_script(path, name)
     if fast is not None:
         return fast
-    expander = _Expander(roots, placeholders, name)
+    builtin = {"persistor:filename": name.rsplit("/", 1)[-1], **placeholders}
+    expander = _Expander(roots, builtin, name)
     full = Path(path)
     expander.expand(full, name, (full,))
     text = "\n".join(expander.lines) + ("\n" if expander.lines else "")

@@ -10,17 +10,19 @@ import abc
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 from persistor.errors import LockTimeoutError
 
 HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
 
+# The value types below are NamedTuples, not dataclasses: one is made per
+# script or history row, and a frozen dataclass costs several times more to
+# define at import and to build (W2/W5 in bench/).
 
-@dataclass(frozen=True)
-class HistoryRow:
+
+class HistoryRow(NamedTuple):
     """One row of the history table."""
 
     installed_rank: int
@@ -35,8 +37,7 @@ class HistoryRow:
     success: bool
 
 
-@dataclass(frozen=True)
-class NewHistoryRow:
+class NewHistoryRow(NamedTuple):
     """A history row about to be written; rank and time are the engine's to fill."""
 
     installed_rank: int
@@ -49,8 +50,7 @@ class NewHistoryRow:
     success: bool
 
 
-@dataclass(frozen=True)
-class ServerInfo:
+class ServerInfo(NamedTuple):
     """What `persistor test` reports about the connection."""
 
     engine: str
@@ -60,8 +60,7 @@ class ServerInfo:
     schema: str
 
 
-@dataclass(frozen=True)
-class ForeignJournal:
+class ForeignJournal(NamedTuple):
     """Rows read from another tool's history table (Flyway, DbUp) for `baseline`."""
 
     tool: str

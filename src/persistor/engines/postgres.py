@@ -150,7 +150,7 @@ class PostgresEngine(Engine):
                 "ORDER BY installed_rank"
             ).format(self._table)
         )
-        return [HistoryRow(*r) for r in cur]
+        return list(map(HistoryRow._make, cur.fetchall()))
 
     def ensure_history(self) -> None:
         if self._history_exists():
