@@ -1,19 +1,21 @@
 """Typed rows and enums for the Ecliptix database functions.
 
 One frozen dataclass per result row, with fields named and ordered exactly as
-the function's result columns, so psycopg's ``class_row`` can build them.
-Text columns with a fixed set of values arrive as ``str`` and are turned into
-enums in ``__post_init__``; secrets (OTP hashes, salts, keys, codes) are kept
-out of ``repr`` so that logging a result never leaks them.
+the function's result columns. Text columns with a fixed set of values arrive
+as ``str`` and are turned into enums in ``__post_init__`` (or by
+``row_maker``, the client's cheaper path to the same object); secrets (OTP
+hashes, salts, keys, codes) are kept out of ``repr`` so that logging a result
+never leaks them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum, IntEnum, StrEnum
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 
 class FlowStatus(StrEnum):
@@ -156,16 +158,81 @@ _ENUM_COLUMNS: dict[str, type[Enum]] = {
     "creation_status": CreationStatus,
 }
 
+Convert = Callable[[Any], Any]
+R = TypeVar("R", bound="_Row")
 
-def _coerce(row: Any, overrides: dict[str, type[Enum]] | None = None) -> None:
-    """Turn the row's enum-valued columns from ``str`` into their enum, in place."""
-    mapping = {**_ENUM_COLUMNS, **(overrides or {})}
-    for f in fields(row):
-        enum = mapping.get(f.name)
-        value = getattr(row, f.name)
-        if enum is not None and value is not None and not isinstance(value, enum):
-            # Frozen dataclass: this is construction time, the only moment we may set.
-            object.__setattr__(row, f.name, enum(value))
+
+def _to_enum(enum: type[Enum]) -> Convert:
+    """Return value -> member of enum, as enum(value) but without Enum.__call__'s overhead."""
+    members: dict[Any, Enum] = dict(enum._value2member_map_)
+
+    def convert(value: Any) -> Enum:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return enum(value)  # unknown value: Enum's own ValueError
+
+    return convert
+
+
+def _bytes(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value  # bytea may be a buffer
+
+
+class _Row:
+    """Base of the row classes: conversions worked out once per class, not per row."""
+
+    _COLUMNS: ClassVar[tuple[str, ...]] = ()
+    # (column, conversion) applied to non-NULL values.
+    _CONVERSIONS: ClassVar[tuple[tuple[str, Convert], ...]] = ()
+
+    def __post_init__(self) -> None:
+        for name, convert in self._CONVERSIONS:
+            value = getattr(self, name)
+            if value is not None:
+                # Frozen dataclass: this is construction time, the only moment we may set.
+                object.__setattr__(self, name, convert(value))
+
+
+def _row(
+    enums: dict[str, type[Enum]] | None = None, extra: dict[str, Convert] | None = None
+) -> Callable[[type[R]], type[R]]:
+    """Record the class's columns and conversions (enums by column name, plus extra)."""
+
+    def decorate(cls: type[R]) -> type[R]:
+        columns = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        mapping = {**_ENUM_COLUMNS, **(enums or {})}
+        conversions = [(c, _to_enum(mapping[c])) for c in columns if c in mapping]
+        conversions += [(c, fn) for c, fn in (extra or {}).items()]
+        cls._COLUMNS = columns
+        cls._CONVERSIONS = tuple(conversions)
+        return cls
+
+    return decorate
+
+
+def row_maker(cls: type[R]) -> Callable[[Sequence[Any]], R]:
+    """Return row -> cls(*row), equal to it, but without the per-field setattr of __init__.
+
+    The row must hold the columns in field order (the client checks the names
+    once); a row of the wrong length raises TypeError, as cls(*row) would.
+    """
+    columns, conversions, n = cls._COLUMNS, cls._CONVERSIONS, len(cls._COLUMNS)
+    new = object.__new__
+
+    def make(row: Sequence[Any]) -> R:
+        if len(row) != n:
+            raise TypeError(f"{cls.__name__} takes {n} columns, got {len(row)}")
+        obj = new(cls)
+        values = obj.__dict__
+        values.update(zip(columns, row, strict=True))
+        for name, convert in conversions:
+            value = values[name]
+            if value is not None:
+                values[name] = convert(value)
+        return obj
+
+    return make
 
 
 def _minutes(outcome: str) -> int | None:
@@ -173,8 +240,9 @@ def _minutes(outcome: str) -> int | None:
     return int(outcome) if outcome.isdecimal() else None
 
 
+@_row()
 @dataclass(frozen=True)
-class PhoneNumber:
+class PhoneNumber(_Row):
     """Row of get_phone_number."""
 
     phone_number: str
@@ -182,19 +250,18 @@ class PhoneNumber:
     unique_id: uuid.UUID
 
 
+@_row({"status": DeviceRegistrationStatus})
 @dataclass(frozen=True)
-class DeviceRegistration:
+class DeviceRegistration(_Row):
     """Row of register_app_device_if_not_exists."""
 
     unique_id: uuid.UUID
     status: DeviceRegistrationStatus
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"status": DeviceRegistrationStatus})
 
-
+@_row({"outcome": EnsurePhoneOutcome})
 @dataclass(frozen=True)
-class EnsuredPhone:
+class EnsuredPhone(_Row):
     """Row of ensure_phone_number."""
 
     unique_id: uuid.UUID | None
@@ -202,12 +269,10 @@ class EnsuredPhone:
     success: bool
     message: str | None
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"outcome": EnsurePhoneOutcome})
 
-
+@_row({"outcome": RecoveryOutcome})
 @dataclass(frozen=True)
-class RecoveryEligibility:
+class RecoveryEligibility(_Row):
     """Row of verify_phone_for_secret_key_recovery."""
 
     success: bool
@@ -215,12 +280,10 @@ class RecoveryEligibility:
     outcome: RecoveryOutcome
     phone_number_id: uuid.UUID | None
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"outcome": RecoveryOutcome})
 
-
+@_row()
 @dataclass(frozen=True)
-class FlowState:
+class FlowState(_Row):
     """Row of get_full_flow_state: a flow and its active, unexpired OTP if any."""
 
     unique_identifier: uuid.UUID
@@ -239,12 +302,10 @@ class FlowState:
     otp_status: OtpStatus | None
     otp_is_active: bool | None
 
-    def __post_init__(self) -> None:
-        _coerce(self)
 
-
+@_row({"outcome": FlowOutcome})
 @dataclass(frozen=True)
-class FlowInitiation:
+class FlowInitiation(_Row):
     """Row of initiate_verification_flow: the flow's state (NULLs when none) and the outcome."""
 
     unique_identifier: uuid.UUID | None
@@ -264,40 +325,34 @@ class FlowInitiation:
     otp_is_active: bool | None
     outcome: FlowOutcome
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"outcome": FlowOutcome})
 
-
+@_row({"outcome": InsertOtpOutcome})
 @dataclass(frozen=True)
-class InsertedOtp:
+class InsertedOtp(_Row):
     """Row of insert_otp_record."""
 
     otp_unique_id: uuid.UUID | None
     outcome: InsertOtpOutcome
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"outcome": InsertOtpOutcome})
 
-
+@_row()
 @dataclass(frozen=True)
-class StatusUpdate:
+class StatusUpdate(_Row):
     """Row of update_otp_status."""
 
     success: bool
     message: str
 
 
+@_row({"status": MembershipStatus})
 @dataclass(frozen=True)
-class MembershipCreation:
+class MembershipCreation(_Row):
     """Row of create_membership; ``outcome`` is the raw text, minutes when rate limited."""
 
     membership_unique_id: uuid.UUID | None
     status: MembershipStatus | None
     creation_status: CreationStatus | None
     outcome: str
-
-    def __post_init__(self) -> None:
-        _coerce(self, {"status": MembershipStatus})
 
     @property
     def rate_limited_minutes(self) -> int | None:
@@ -312,8 +367,9 @@ class MembershipCreation:
         return MembershipOutcome(self.outcome)
 
 
+@_row({"status": MembershipStatus})
 @dataclass(frozen=True)
-class SecureKeyUpdate:
+class SecureKeyUpdate(_Row):
     """Row of update_membership_secure_key."""
 
     success: bool
@@ -322,23 +378,16 @@ class SecureKeyUpdate:
     status: MembershipStatus | None
     creation_status: CreationStatus | None
 
-    def __post_init__(self) -> None:
-        _coerce(self, {"status": MembershipStatus})
 
-
+@_row({"status": MembershipStatus}, {"secure_key": _bytes})
 @dataclass(frozen=True)
-class LoginResult:
+class LoginResult(_Row):
     """Row of login_membership; ``outcome`` is the raw text, minutes when locked out."""
 
     membership_unique_id: uuid.UUID | None
     status: MembershipStatus | None
     outcome: str
     secure_key: bytes | None = field(repr=False)
-
-    def __post_init__(self) -> None:
-        _coerce(self, {"status": MembershipStatus})
-        if isinstance(self.secure_key, memoryview):  # bytea may arrive as a buffer
-            object.__setattr__(self, "secure_key", bytes(self.secure_key))
 
     @property
     def locked_minutes(self) -> int | None:
