@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
-from psycopg.rows import class_row
+from psycopg.rows import tuple_row
 
 from persistor.ecliptix import _validate as v
 from persistor.ecliptix.models import (
@@ -35,15 +35,50 @@ from persistor.ecliptix.models import (
     ResendOutcome,
     SecureKeyUpdate,
     StatusUpdate,
+    _Row,
+    row_maker,
 )
 from persistor.ecliptix.otp import generate_otp, hash_otp, verify_otp
 
-T = TypeVar("T")
-# (value, PostgreSQL type): every argument is cast so that overload resolution
-# never depends on how psycopg happened to dump a Python value (int2 vs int8…).
-Arg = tuple[object, str]
+R = TypeVar("R", bound=_Row)
+Row = tuple[Any, ...]
+Cursor = psycopg.Cursor[Row]
 
 DEFAULT_OTP_LIFETIME = dt.timedelta(minutes=5)
+
+# PostgreSQL type of each function's arguments: every argument is cast so that
+# overload resolution never depends on how psycopg happened to dump a Python
+# value (int2 vs int8…).
+_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "get_phone_number": ("uuid",),
+    "register_app_device_if_not_exists": ("uuid", "uuid", "integer"),
+    "ensure_phone_number": ("varchar", "varchar", "uuid"),
+    "verify_phone_for_secret_key_recovery": ("varchar", "varchar"),
+    "get_full_flow_state": ("uuid",),
+    "initiate_verification_flow": ("uuid", "uuid", "varchar", "bigint"),
+    "request_resend_otp": ("uuid",),
+    "insert_otp_record": ("uuid", "text", "text", "timestamptz", "varchar"),
+    "update_otp_status": ("uuid", "varchar"),
+    "update_verification_flow_status": ("uuid", "varchar"),
+    "expire_associated_otp": ("uuid",),
+    "log_login_attempt": ("varchar", "text", "boolean"),
+    "log_membership_attempt": ("uuid", "text", "boolean"),
+    "create_membership": ("uuid", "bigint", "uuid", "varchar"),
+    "update_membership_secure_key": ("uuid", "bytea"),
+    "login_membership": ("varchar",),
+}
+
+_IDLE = int(TransactionStatus.IDLE)
+# Isolation levels at which one autocommit statement is the transaction we want.
+_OWN_LEVELS = (None, psycopg.IsolationLevel.READ_COMMITTED)
+_MAKERS: dict[type[_Row], Callable[[Sequence[Any]], Any]] = {}
+
+
+def _maker(row_type: type[R]) -> Callable[[Sequence[Any]], R]:
+    make = _MAKERS.get(row_type)
+    if make is None:
+        make = _MAKERS[row_type] = row_maker(row_type)
+    return make
 
 
 class EcliptixContractError(RuntimeError):
@@ -71,9 +106,16 @@ class EcliptixClient:
         if otp_pepper is not None and (not isinstance(otp_pepper, bytes) or not otp_pepper):
             raise ValueError("otp_pepper must be non-empty bytes or None")
         self._conn = conn
-        self._queries: dict[tuple[str, ...], bytes] = {}
         self._schema = schema
         self._pepper = otp_pepper
+        # Per function: its query text (composed once) and an idle cursor. A
+        # cursor kept per query keeps its psycopg Transformer (dumpers, loaders)
+        # across calls; it is taken out while in use, so threads sharing the
+        # client never share a cursor.
+        self._queries: dict[str, bytes] = {}
+        self._cursors: dict[str, Cursor] = {}
+        # Functions whose result column names were checked against the row class.
+        self._checked: set[str] = set()
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -94,119 +136,117 @@ class EcliptixClient:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             yield
 
-    def _query(self, fn: str, args: Sequence[Arg]) -> bytes:
-        key = (fn, *(pg_type for _, pg_type in args))
-        query = self._queries.get(key)
-        if query is None:
-            # Composed once per function: the calls are hot, the text never changes.
-            name = sql.Identifier(self._schema, fn) if self._schema else sql.Identifier(fn)
-            params = sql.SQL(", ").join(
-                sql.Composed([sql.Placeholder(), sql.SQL("::"), sql.SQL(pg_type)])
-                for _, pg_type in args
-            )
-            query = sql.SQL("SELECT * FROM {}({})").format(name, params).as_bytes(self._conn)
-            self._queries[key] = query
+    def _query(self, fn: str) -> bytes:
+        # Composed once per function: the calls are hot, the text never changes.
+        name = sql.Identifier(self._schema, fn) if self._schema else sql.Identifier(fn)
+        params = sql.SQL(", ").join(
+            sql.Composed([sql.Placeholder(), sql.SQL("::"), sql.SQL(pg_type)])
+            for pg_type in _SIGNATURES[fn]
+        )
+        query = sql.SQL("SELECT * FROM {}({})").format(name, params).as_bytes(self._conn)
+        self._queries[fn] = query
         return query
 
-    def _own_transaction(self) -> AbstractContextManager[None]:
-        """Return the transaction a single call runs in.
-
-        On an idle autocommit connection at READ COMMITTED (or the server
-        default), one statement is already its own transaction: skipping
-        BEGIN/COMMIT saves two round trips per call.
-        """
+    def _call(self, fn: str, params: tuple[object, ...], row_type: type[_Row] | None) -> list[Row]:
+        """Run fn(params) in its transaction and return its rows as tuples."""
+        cur = self._cursors.pop(fn, None)
         conn = self._conn
+        if cur is None:
+            cur = conn.cursor(row_factory=tuple_row)
+        query = self._queries.get(fn) or self._query(fn)
+        # On an idle autocommit connection at READ COMMITTED (or the server
+        # default), one statement is already its own transaction: skipping
+        # BEGIN/COMMIT saves two round trips per call.
         if (
             conn.autocommit
-            and conn.info.transaction_status == TransactionStatus.IDLE
-            and conn.isolation_level in (None, psycopg.IsolationLevel.READ_COMMITTED)
+            and conn.pgconn.transaction_status == _IDLE
+            and conn.isolation_level in _OWN_LEVELS
         ):
-            return nullcontext()
-        return self.transaction()
+            cur.execute(query, params)
+        else:
+            with self.transaction():
+                cur.execute(query, params)
+        rows = cur.fetchall()
+        if row_type is not None and fn not in self._checked:
+            # Rows are built by position: check the column names once per function.
+            names = tuple(c.name for c in cur.description or ())
+            if names != row_type._COLUMNS:
+                raise EcliptixContractError(
+                    f"{fn} returned columns {names}, expected {row_type._COLUMNS}"
+                )
+            self._checked.add(fn)
+        self._cursors[fn] = cur
+        return rows
 
-    def _rows(self, fn: str, args: Sequence[Arg], row_type: type[T]) -> list[T]:
-        with (
-            self._own_transaction(),
-            self._conn.cursor(row_factory=class_row(row_type)) as cur,
-        ):
-            cur.execute(self._query(fn, args), [value for value, _ in args])
-            return cur.fetchall()
-
-    def _one(self, fn: str, args: Sequence[Arg], row_type: type[T]) -> T:
-        rows = self._rows(fn, args, row_type)
+    def _one(self, fn: str, params: tuple[object, ...], row_type: type[R]) -> R:
+        rows = self._call(fn, params, row_type)
         if len(rows) != 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 1")
-        return rows[0]
+        return _maker(row_type)(rows[0])
 
-    def _optional(self, fn: str, args: Sequence[Arg], row_type: type[T]) -> T | None:
-        rows = self._rows(fn, args, row_type)
+    def _optional(self, fn: str, params: tuple[object, ...], row_type: type[R]) -> R | None:
+        rows = self._call(fn, params, row_type)
         if len(rows) > 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 0 or 1")
-        return rows[0] if rows else None
+        return _maker(row_type)(rows[0]) if rows else None
 
-    def _scalar(self, fn: str, args: Sequence[Arg]) -> object:
-        with self._own_transaction(), self._conn.cursor() as cur:
-            cur.execute(self._query(fn, args), [value for value, _ in args])
-            rows = cur.fetchall()
+    def _scalar(self, fn: str, params: tuple[object, ...]) -> object:
+        rows = self._call(fn, params, None)
         if len(rows) != 1 or len(rows[0]) != 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 1 value")
         return rows[0][0]
 
-    def _count(self, fn: str, args: Sequence[Arg]) -> int:
-        value = self._scalar(fn, args)
+    def _count(self, fn: str, params: tuple[object, ...]) -> int:
+        value = self._scalar(fn, params)
         if not isinstance(value, int):
             raise EcliptixContractError(f"{fn} returned {value!r}, expected an integer")
         return value
 
-    def _void(self, fn: str, args: Sequence[Arg]) -> None:
-        with self._own_transaction():
-            self._conn.execute(self._query(fn, args), [value for value, _ in args])
+    def _void(self, fn: str, params: tuple[object, ...]) -> None:
+        self._call(fn, params, None)
 
     # -- phones and devices ----------------------------------------------
 
     def get_phone_number(self, phone_unique_id: uuid.UUID) -> PhoneNumber | None:
         """Return the non-deleted phone with that unique id, or None."""
-        args = [(v.require_uuid("phone_unique_id", phone_unique_id), "uuid")]
-        return self._optional("get_phone_number", args, PhoneNumber)
+        params = (v.require_uuid("phone_unique_id", phone_unique_id),)
+        return self._optional("get_phone_number", params, PhoneNumber)
 
     def register_app_device_if_not_exists(
         self, app_instance_id: uuid.UUID, device_id: uuid.UUID, device_type: int = 1
     ) -> DeviceRegistration:
         """Register the device unless it exists; return its id and whether it was created."""
-        args = [
-            (v.require_uuid("app_instance_id", app_instance_id), "uuid"),
-            (v.require_uuid("device_id", device_id), "uuid"),
-            (v.integer("device_type", device_type), "integer"),
-        ]
-        return self._one("register_app_device_if_not_exists", args, DeviceRegistration)
+        params = (
+            v.require_uuid("app_instance_id", app_instance_id),
+            v.require_uuid("device_id", device_id),
+            v.integer("device_type", device_type),
+        )
+        return self._one("register_app_device_if_not_exists", params, DeviceRegistration)
 
     def ensure_phone_number(
         self, phone_number: str, region: str | None, app_device_id: uuid.UUID | None = None
     ) -> EnsuredPhone:
         """Find or create the phone (region None is no region), linking the device if given."""
-        args = [
-            (v.phone_number("phone_number", phone_number), "varchar"),
-            (v.region("region", region), "varchar"),
-            (v.optional_uuid("app_device_id", app_device_id), "uuid"),
-        ]
-        return self._one("ensure_phone_number", args, EnsuredPhone)
+        params = (
+            v.phone_number("phone_number", phone_number),
+            v.region("region", region),
+            v.optional_uuid("app_device_id", app_device_id),
+        )
+        return self._one("ensure_phone_number", params, EnsuredPhone)
 
     def verify_phone_for_secret_key_recovery(
         self, phone_number: str, region: str | None = None
     ) -> RecoveryEligibility:
         """Return whether the phone's membership may recover its secure key."""
-        args = [
-            (v.phone_number("phone_number", phone_number), "varchar"),
-            (v.region("region", region), "varchar"),
-        ]
-        return self._one("verify_phone_for_secret_key_recovery", args, RecoveryEligibility)
+        params = (v.phone_number("phone_number", phone_number), v.region("region", region))
+        return self._one("verify_phone_for_secret_key_recovery", params, RecoveryEligibility)
 
     # -- verification flows and OTPs -------------------------------------
 
     def get_full_flow_state(self, flow_unique_id: uuid.UUID) -> FlowState | None:
         """Return the non-deleted flow with its active OTP, or None."""
-        args = [(v.require_uuid("flow_unique_id", flow_unique_id), "uuid")]
-        return self._optional("get_full_flow_state", args, FlowState)
+        params = (v.require_uuid("flow_unique_id", flow_unique_id),)
+        return self._optional("get_full_flow_state", params, FlowState)
 
     def initiate_verification_flow(
         self,
@@ -216,18 +256,18 @@ class EcliptixClient:
         connection_id: int | None = None,
     ) -> FlowInitiation:
         """Start or resume a verification flow for (device, phone, purpose)."""
-        args = [
-            (v.require_uuid("app_device_id", app_device_id), "uuid"),
-            (v.require_uuid("phone_unique_id", phone_unique_id), "uuid"),
-            (v.enum_value("purpose", purpose, FlowPurpose).value, "varchar"),
-            (v.optional_bigint("connection_id", connection_id), "bigint"),
-        ]
-        return self._one("initiate_verification_flow", args, FlowInitiation)
+        params = (
+            v.require_uuid("app_device_id", app_device_id),
+            v.require_uuid("phone_unique_id", phone_unique_id),
+            v.enum_value("purpose", purpose, FlowPurpose).value,
+            v.optional_bigint("connection_id", connection_id),
+        )
+        return self._one("initiate_verification_flow", params, FlowInitiation)
 
     def request_resend_otp(self, flow_unique_id: uuid.UUID) -> ResendOutcome:
         """Return whether a new OTP may be sent for the flow now."""
-        args = [(v.require_uuid("flow_unique_id", flow_unique_id), "uuid")]
-        value = self._scalar("request_resend_otp", args)
+        params = (v.require_uuid("flow_unique_id", flow_unique_id),)
+        value = self._scalar("request_resend_otp", params)
         if not isinstance(value, str):
             raise EcliptixContractError(f"request_resend_otp returned {value!r}")
         return ResendOutcome(value)
@@ -243,61 +283,61 @@ class EcliptixClient:
         """Store a hashed OTP as the flow's active one, retiring the previous one."""
         if v.enum_value("status", status, OtpStatus) is not OtpStatus.PENDING:
             raise ValueError(f"status must be pending for a new OTP, got {status!r}")
-        args = [
-            (v.require_uuid("flow_unique_id", flow_unique_id), "uuid"),
-            (v.text("otp_hash", otp_hash), "text"),
-            (v.text("otp_salt", otp_salt), "text"),
-            (v.aware_datetime("expires_at", expires_at), "timestamptz"),
-            (OtpStatus.PENDING.value, "varchar"),
-        ]
-        return self._one("insert_otp_record", args, InsertedOtp)
+        params = (
+            v.require_uuid("flow_unique_id", flow_unique_id),
+            v.text("otp_hash", otp_hash),
+            v.text("otp_salt", otp_salt),
+            v.aware_datetime("expires_at", expires_at),
+            OtpStatus.PENDING.value,
+        )
+        return self._one("insert_otp_record", params, InsertedOtp)
 
     def update_otp_status(
         self, otp_unique_id: uuid.UUID, new_status: OtpStatus | str
     ) -> StatusUpdate:
         """Move an OTP to new_status if the transition is allowed."""
-        args = [
-            (v.require_uuid("otp_unique_id", otp_unique_id), "uuid"),
-            (v.enum_value("new_status", new_status, OtpStatus).value, "varchar"),
-        ]
-        return self._one("update_otp_status", args, StatusUpdate)
+        params = (
+            v.require_uuid("otp_unique_id", otp_unique_id),
+            v.enum_value("new_status", new_status, OtpStatus).value,
+        )
+        return self._one("update_otp_status", params, StatusUpdate)
 
     def update_verification_flow_status(
         self, flow_unique_id: uuid.UUID, new_status: FlowStatus | str
     ) -> int:
         """Set the flow's status (verified extends it by 24 h); return rows affected."""
-        args = [
-            (v.require_uuid("flow_unique_id", flow_unique_id), "uuid"),
-            (v.enum_value("new_status", new_status, FlowStatus).value, "varchar"),
-        ]
-        return self._count("update_verification_flow_status", args)
+        params = (
+            v.require_uuid("flow_unique_id", flow_unique_id),
+            v.enum_value("new_status", new_status, FlowStatus).value,
+        )
+        return self._count("update_verification_flow_status", params)
 
     def expire_associated_otp(self, flow_unique_id: uuid.UUID) -> int:
         """Expire every pending OTP of the flow; return rows affected."""
-        args = [(v.require_uuid("flow_unique_id", flow_unique_id), "uuid")]
-        return self._count("expire_associated_otp", args)
+        params = (v.require_uuid("flow_unique_id", flow_unique_id),)
+        return self._count("expire_associated_otp", params)
 
     # -- attempts, memberships, login ------------------------------------
 
     def log_login_attempt(self, phone_number: str, outcome: str, is_success: bool) -> None:
         """Append a login attempt for the number."""
-        args = [
-            (v.phone_number("phone_number", phone_number), "varchar"),
-            (v.text("outcome", outcome), "text"),
-            (v.boolean("is_success", is_success), "boolean"),
-        ]
-        self._void("log_login_attempt", args)
+        params = (
+            v.phone_number("phone_number", phone_number),
+            v.text("outcome", outcome),
+            v.boolean("is_success", is_success),
+        )
+        self._void("log_login_attempt", params)
 
     def log_membership_attempt(
         self, phone_number_id: uuid.UUID, outcome: str, is_success: bool
     ) -> None:
         """Append a membership attempt for the phone."""
-        args = [
-            (v.require_uuid("phone_number_id", phone_number_id), "uuid"),
-            (v.text("outcome", outcome), "text"),
-            (v.boolean("is_success", is_success), "boolean"),
-        ]
-        self._void("log_membership_attempt", args)
+        params = (
+            v.require_uuid("phone_number_id", phone_number_id),
+            v.text("outcome", outcome),
+            v.boolean("is_success", is_success),
+        )
+        self._void("log_membership_attempt", params)
 
     def create_membership(
         self,
@@ -307,30 +347,30 @@ class EcliptixClient:
         creation_status: CreationStatus | str,
     ) -> MembershipCreation:
         """Create the membership of a verified registration flow's phone and device."""
-        args = [
-            (v.require_uuid("flow_unique_id", flow_unique_id), "uuid"),
-            (v.integer("connection_id", connection_id, bits=64), "bigint"),
-            (v.require_uuid("otp_unique_id", otp_unique_id), "uuid"),
-            (v.enum_value("creation_status", creation_status, CreationStatus).value, "varchar"),
-        ]
-        return self._one("create_membership", args, MembershipCreation)
+        params = (
+            v.require_uuid("flow_unique_id", flow_unique_id),
+            v.integer("connection_id", connection_id, bits=64),
+            v.require_uuid("otp_unique_id", otp_unique_id),
+            v.enum_value("creation_status", creation_status, CreationStatus).value,
+        )
+        return self._one("create_membership", params, MembershipCreation)
 
     def update_membership_secure_key(
         self, membership_unique_id: uuid.UUID, secure_key: bytes | None
     ) -> SecureKeyUpdate:
         """Store the membership's secure key (None or empty is refused by the database)."""
-        args = [
-            (v.require_uuid("membership_unique_id", membership_unique_id), "uuid"),
-            (v.optional_bytes("secure_key", secure_key), "bytea"),
-        ]
-        return self._one("update_membership_secure_key", args, SecureKeyUpdate)
+        params = (
+            v.require_uuid("membership_unique_id", membership_unique_id),
+            v.optional_bytes("secure_key", secure_key),
+        )
+        return self._one("update_membership_secure_key", params, SecureKeyUpdate)
 
     def login_membership(self, phone_number: str | None) -> LoginResult:
         """Log in by phone number; None or empty gives phone_number_cannot_be_empty."""
         # None and "" are defined outcomes (phone_number_cannot_be_empty): pass them through.
         if phone_number is not None and (not isinstance(phone_number, str) or phone_number):
             v.phone_number("phone_number", phone_number)
-        return self._one("login_membership", [(phone_number, "varchar")], LoginResult)
+        return self._one("login_membership", (phone_number,), LoginResult)
 
     # -- OTP service -----------------------------------------------------
 
