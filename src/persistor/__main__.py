@@ -1,7 +1,5 @@
 """`python -m persistor`: the command line."""
 
-import sys
+from persistor.cli import run
 
-from persistor.cli.main import main
-
-sys.exit(main())
+run()
