@@ -209,7 +209,6 @@ class Event(NamedTuple):
     at: datetime | None = None
 
 
-
 def as_json(result: Any) -> dict[str, Any]:
     """Return a NamedTuple result's fields, and everything nested in them, as JSON-ready values."""
     return {k: _json_value(v) for k, v in result._asdict().items()}
