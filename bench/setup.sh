@@ -16,8 +16,8 @@ if [ ! -x "$T/venv/bin/python" ]; then
 fi
 VP="$T/venv/bin/pip"
 "$VP" install -q --upgrade pip >>"$LOG" 2>&1
-log "pip: persistor (editable) + psycopg + matplotlib + profilers"
-"$VP" install -q -e "$REPO" "psycopg[binary]>=3.2" matplotlib py-spy pyinstrument >>"$LOG" 2>&1 || log "FAILED: persistor/matplotlib/profilers"
+log "pip: persistor's dependencies + psycopg + matplotlib + profilers"
+"$VP" install -q "$REPO" "psycopg[binary]>=3.2" matplotlib py-spy pyinstrument >>"$LOG" 2>&1 || log "FAILED: persistor/matplotlib/profilers"
 for p in yoyo-migrations alembic pyway; do
   "$VP" install -q "$p" >>"$LOG" 2>&1 && log "ok: $p" || log "FAILED: $p"
 done
