@@ -75,8 +75,8 @@ def test_any_file_name_is_a_script_a_problem_or_ignored(stem: str) -> None:
         assert parsed.script == name
         assert "rename" in parsed.message or "name it like" in parsed.message
     if parsed is None:
-        # ignored names never look like a migration prefix
-        assert not (name[:1] in "VvRrUu" and name[1:2].isdigit() | (name[1:2] == "_"))
+        # ignored names never look like a migration prefix (\d is a Unicode decimal digit)
+        assert not (name[:1] in "VvRrUu" and name[1:2].isdecimal() | (name[1:2] == "_"))
 
 
 # Include graphs: files f0..fn, each including some others (maybe itself).
