@@ -166,6 +166,18 @@ def test_undo_takes_back_the_latest_version(cli: Any, db_url: str, migrations: P
     assert "has no undo script" in no_undo.err
 
 
+def test_undo_script_gets_placeholders_and_its_file_name(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE ${table} (id int);")
+    write(migrations, "U1__a.sql", 'ALTER TABLE ${table} RENAME TO "${persistor:filename}";')
+    args = ("--url", db_url, "--location", str(migrations), "-p", "table=t_placeholder")
+    assert cli("migrate", *args).code == 0
+    result = cli("undo", *args)
+    assert result.code == 0, result.err
+    assert tables(db_url) == {"U1__a.sql"}
+
+
 def test_clean_is_guarded(
     cli: Any, db_url: str, migrations: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
