@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import contextmanager, nullcontext
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
-from psycopg import sql
-from psycopg.pq import TransactionStatus
+from psycopg import errors, sql
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.generators import execute
+from psycopg.pq import DiagnosticField, ExecStatus, PipelineStatus, TransactionStatus
+from psycopg.pq.abc import PGresult
 from psycopg.rows import tuple_row
 
 from persistor.ecliptix import _validate as v
@@ -41,8 +45,6 @@ from persistor.ecliptix.models import (
 from persistor.ecliptix.otp import generate_otp, hash_otp, verify_otp
 
 R = TypeVar("R", bound=_Row)
-Row = tuple[Any, ...]
-Cursor = psycopg.Cursor[Row]
 
 DEFAULT_OTP_LIFETIME = dt.timedelta(minutes=5)
 
@@ -69,6 +71,11 @@ _SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 
 _IDLE = int(TransactionStatus.IDLE)
+_PIPELINE_OFF = int(PipelineStatus.OFF)
+_TUPLES_OK = int(ExecStatus.TUPLES_OK)
+_COMMAND_OK = int(ExecStatus.COMMAND_OK)
+_FATAL_ERROR = int(ExecStatus.FATAL_ERROR)
+_SQLSTATE = DiagnosticField.SQLSTATE
 # Isolation levels at which one autocommit statement is the transaction we want.
 _OWN_LEVELS = (None, psycopg.IsolationLevel.READ_COMMITTED)
 _MAKERS: dict[type[_Row], Callable[[Sequence[Any]], Any]] = {}
@@ -79,6 +86,28 @@ def _maker(row_type: type[R]) -> Callable[[Sequence[Any]], R]:
     if make is None:
         make = _MAKERS[row_type] = row_maker(row_type)
     return make
+
+
+class _Statement:
+    """One function's query, prepared on the connection, and the Transformer for its values.
+
+    Arguments go as text with unknown type: the server types each from its
+    cast, so one prepared statement fits every value (psycopg would key its
+    own on the dumped types: int2 vs int8…). The name derives from the text,
+    so clients sharing a connection share the statement instead of piling up
+    new ones.
+    """
+
+    __slots__ = ("checked", "formats", "loaders", "name", "prepared", "query", "tx")
+
+    def __init__(self, conn: psycopg.Connection[Any], query: bytes, nargs: int) -> None:
+        self.query = query
+        self.name = b"_ecliptix_" + hashlib.blake2b(query, digest_size=12).hexdigest().encode()
+        self.tx = Transformer(conn)
+        self.formats = [PyFormat.TEXT] * nargs
+        self.prepared = False  # known to exist on the connection
+        self.loaders = -1  # column count tx has loaders for; -1 none
+        self.checked = False  # column names matched the row class
 
 
 class EcliptixContractError(RuntimeError):
@@ -108,14 +137,10 @@ class EcliptixClient:
         self._conn = conn
         self._schema = schema
         self._pepper = otp_pepper
-        # Per function: its query text (composed once) and an idle cursor. A
-        # cursor kept per query keeps its psycopg Transformer (dumpers, loaders)
-        # across calls; it is taken out while in use, so threads sharing the
-        # client never share a cursor.
+        # Per function: the prepared statement of the fast path, and the query
+        # text (psycopg placeholders) of the path through a transaction.
+        self._statements: dict[str, _Statement] = {}
         self._queries: dict[str, bytes] = {}
-        self._cursors: dict[str, Cursor] = {}
-        # Functions whose result column names were checked against the row class.
-        self._checked: set[str] = set()
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -136,62 +161,160 @@ class EcliptixClient:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             yield
 
-    def _query(self, fn: str) -> bytes:
-        # Composed once per function: the calls are hot, the text never changes.
-        name = sql.Identifier(self._schema, fn) if self._schema else sql.Identifier(fn)
-        params = sql.SQL(", ").join(
-            sql.Composed([sql.Placeholder(), sql.SQL("::"), sql.SQL(pg_type)])
-            for pg_type in _SIGNATURES[fn]
-        )
-        query = sql.SQL("SELECT * FROM {}({})").format(name, params).as_bytes(self._conn)
-        self._queries[fn] = query
-        return query
+    def _name(self, fn: str) -> sql.Composable:
+        return sql.Identifier(self._schema, fn) if self._schema else sql.Identifier(fn)
 
-    def _call(self, fn: str, params: tuple[object, ...], row_type: type[_Row] | None) -> list[Row]:
-        """Run fn(params) in its transaction and return its rows as tuples."""
-        cur = self._cursors.pop(fn, None)
+    def _statement(self, fn: str) -> _Statement:
+        # Composed once per function: the calls are hot, the text never changes.
+        types = _SIGNATURES[fn]
+        params = ", ".join(f"${i}::{t}" for i, t in enumerate(types, 1))
+        name = self._name(fn).as_string(self._conn)
+        st = _Statement(self._conn, f"SELECT * FROM {name}({params})".encode(), len(types))
+        self._statements[fn] = st
+        return st
+
+    def _check_columns(self, fn: str, names: Sequence[str], row_type: type[_Row]) -> None:
+        # Rows are built by position: the names must be the row class's fields.
+        if tuple(names) != row_type._COLUMNS:
+            raise EcliptixContractError(
+                f"{fn} returned columns {tuple(names)}, expected {row_type._COLUMNS}"
+            )
+
+    def _call(
+        self,
+        fn: str,
+        params: tuple[object, ...],
+        row_type: type[_Row] | None,
+        make: Callable[[Sequence[Any]], Any],
+    ) -> list[Any]:
+        """Run fn(params) in its transaction; return its rows, each made by make."""
         conn = self._conn
-        if cur is None:
-            cur = conn.cursor(row_factory=tuple_row)
-        query = self._queries.get(fn) or self._query(fn)
+        pgconn = conn.pgconn
         # On an idle autocommit connection at READ COMMITTED (or the server
         # default), one statement is already its own transaction: skipping
         # BEGIN/COMMIT saves two round trips per call.
         if (
             conn.autocommit
-            and conn.pgconn.transaction_status == _IDLE
+            and pgconn.transaction_status == _IDLE
+            and pgconn.pipeline_status == _PIPELINE_OFF
             and conn.isolation_level in _OWN_LEVELS
         ):
-            cur.execute(query, params)
-        else:
-            with self.transaction():
-                cur.execute(query, params)
-        rows = cur.fetchall()
-        if row_type is not None and fn not in self._checked:
-            # Rows are built by position: check the column names once per function.
-            names = tuple(c.name for c in cur.description or ())
-            if names != row_type._COLUMNS:
-                raise EcliptixContractError(
-                    f"{fn} returned columns {names}, expected {row_type._COLUMNS}"
-                )
-            self._checked.add(fn)
-        self._cursors[fn] = cur
+            if conn.prepare_threshold is not None:
+                return self._prepared(fn, params, row_type, make)
+            # Prepared statements turned off (e.g. behind PgBouncer): no statement of ours.
+            return self._with_cursor(fn, params, row_type, make, own_transaction=False)
+        return self._with_cursor(fn, params, row_type, make, own_transaction=True)
+
+    def _prepared(
+        self,
+        fn: str,
+        params: tuple[object, ...],
+        row_type: type[_Row] | None,
+        make: Callable[[Sequence[Any]], Any],
+    ) -> list[Any]:
+        # psycopg's cursor machinery, cut to what one prepared call needs: the
+        # same dumpers, loaders, wait loop (interruptible) and error classes.
+        st = self._statements.get(fn) or self._statement(fn)
+        conn = self._conn
+        pgconn = conn.pgconn
+        tx = st.tx
+        with conn.lock:
+            values = tx.dump_sequence(params, st.formats)
+            for attempt in (1, 2):
+                if not st.prepared:
+                    self._prepare(st)
+                pgconn.send_query_prepared(st.name, values)
+                results = conn.wait(execute(pgconn))
+                if len(results) == 1 and (res := results[0]).status == _TUPLES_OK:
+                    break
+                if attempt == 1 and results and results[0].error_field(_SQLSTATE) == b"26000":
+                    # Deallocated behind our back (DISCARD ALL, DEALLOCATE ALL):
+                    # nothing ran, so prepare again and retry once.
+                    st.prepared = st.checked = False
+                    st.loaders = -1
+                    continue
+                self._raise(results)
+            # Same prepared statement, same columns: keep the loaders. (The
+            # count is checked as well: psycopg's C loader trusts it.)
+            nfields = res.nfields
+            if st.loaders == nfields:
+                tx.set_pgresult(res, set_loaders=False)
+            else:
+                tx.set_pgresult(res)
+                st.loaders = nfields
+            if row_type is not None and not st.checked:
+                names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]
+                self._check_columns(fn, names, row_type)
+                st.checked = True
+            rows = tx.load_rows(0, res.ntuples, make)
+            tx.set_pgresult(None, set_loaders=False)  # drop the result (it may hold secrets)
         return rows
 
+    def _prepare(self, st: _Statement) -> None:
+        conn = self._conn
+        conn.pgconn.send_prepare(st.name, st.query)
+        results = conn.wait(execute(conn.pgconn))
+        # 42P05: another client on this connection prepared the same text.
+        if len(results) != 1 or (
+            results[0].status != _COMMAND_OK and results[0].error_field(_SQLSTATE) != b"42P05"
+        ):
+            self._raise(results)
+        st.prepared = True
+        st.checked = False  # a new statement may have new columns
+        st.loaders = -1
+
+    def _raise(self, results: Sequence[PGresult]) -> NoReturn:
+        for res in results:
+            if res.status == _FATAL_ERROR:
+                raise errors.error_from_result(res, encoding=self._conn.info.encoding)
+        status = [ExecStatus(r.status).name for r in results]
+        raise errors.InternalError(f"unexpected results from the server: {status}")
+
+    def _with_cursor(
+        self,
+        fn: str,
+        params: tuple[object, ...],
+        row_type: type[_Row] | None,
+        make: Callable[[Sequence[Any]], Any],
+        *,
+        own_transaction: bool,
+    ) -> list[Any]:
+        # The general path, through a psycopg cursor: in the caller's
+        # transaction (a savepoint), in our own, or as one autocommit statement.
+        query = self._queries.get(fn)
+        if query is None:
+            args = sql.SQL(", ").join(
+                sql.Composed([sql.Placeholder(), sql.SQL("::"), sql.SQL(pg_type)])
+                for pg_type in _SIGNATURES[fn]
+            )
+            composed = sql.SQL("SELECT * FROM {}({})").format(self._name(fn), args)
+            query = self._queries[fn] = composed.as_bytes(self._conn)
+        with (
+            self.transaction() if own_transaction else nullcontext(),
+            self._conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            cur.execute(query, params)
+            rows = cur.fetchall()
+            if row_type is not None:
+                self._check_columns(fn, [c.name for c in cur.description or ()], row_type)
+        return [make(row) for row in rows]
+
     def _one(self, fn: str, params: tuple[object, ...], row_type: type[R]) -> R:
-        rows = self._call(fn, params, row_type)
+        rows = self._call(fn, params, row_type, _maker(row_type))
         if len(rows) != 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 1")
-        return _maker(row_type)(rows[0])
+        one: R = rows[0]
+        return one
 
     def _optional(self, fn: str, params: tuple[object, ...], row_type: type[R]) -> R | None:
-        rows = self._call(fn, params, row_type)
+        rows = self._call(fn, params, row_type, _maker(row_type))
         if len(rows) > 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 0 or 1")
-        return _maker(row_type)(rows[0]) if rows else None
+        one: R | None = rows[0] if rows else None
+        return one
 
     def _scalar(self, fn: str, params: tuple[object, ...]) -> object:
-        rows = self._call(fn, params, None)
+        rows = self._call(fn, params, None, tuple)
         if len(rows) != 1 or len(rows[0]) != 1:
             raise EcliptixContractError(f"{fn} returned {len(rows)} rows, expected 1 value")
         return rows[0][0]
@@ -203,7 +326,7 @@ class EcliptixClient:
         return value
 
     def _void(self, fn: str, params: tuple[object, ...]) -> None:
-        self._call(fn, params, None)
+        self._call(fn, params, None, tuple)
 
     # -- phones and devices ----------------------------------------------
 
