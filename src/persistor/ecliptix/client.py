@@ -119,7 +119,10 @@ class EcliptixClient:
 
     Each method validates its arguments first (``ValueError`` naming the
     parameter), then runs in its own READ COMMITTED transaction, or in a
-    savepoint of the caller's transaction when one is open.
+    savepoint of the caller's transaction when one is open. On an idle
+    autocommit connection a call is one prepared statement of the client's own
+    (``_ecliptix_…`` in pg_prepared_statements), unless the connection's
+    ``prepare_threshold`` is None.
     """
 
     def __init__(
