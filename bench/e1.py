@@ -6,11 +6,17 @@ database path is what is measured), verify it (get_full_flow_state +
 update_otp_status verified, i.e. check_otp without scrypt), confirm the flow
 verified, create membership, set secure key, log in: 10 function calls.
 
-persistor side: N processes, one psycopg connection each, opened as
-`persistor demo` opens it (autocommit=True, server-default isolation), each
-call through EcliptixClient (its own READ COMMITTED transaction per call).
+persistor side: N clients, each a thread with its own psycopg connection,
+opened as `persistor demo` opens it (autocommit=True, server-default
+isolation), each call through EcliptixClient, spread over as many worker
+processes as pgbench has threads (-j min(N, 4)): the same number of OS
+workers on both sides. At 16 and 64 clients it is also measured with one
+process per client (the earlier layout), reported beside it.
 pgbench side: the same 10 SQL function calls in a custom script, -M prepared,
 N clients, values chained with \\gset: the limit for a client of this database.
+Every measurement starts on a fresh database: the tables grow by ~2,000 flows
+a second, and a tool measured later on a bigger database would be at a
+disadvantage.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import secrets
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -54,18 +61,32 @@ SELECT * FROM login_membership(('+1' || lpad(:r::text, 12, '0'))::varchar);
 """
 
 
-def _worker(dburl: str, otp_hash: str, otp_salt: str, barrier, deadline_q, out_q) -> None:  # type: ignore[no-untyped-def]
+def _worker(client, dburl: str, threads: int, otp_hash: str, otp_salt: str, barrier, deadline_q, out_q) -> None:  # type: ignore[no-untyped-def]
+    # list.append is atomic: the client threads of one process share these lists.
+    lat: dict[str, list[float]] = {s: [] for s in STEPS}
+    flows: list[float] = []
+    errors: list[int] = []
+    conns = [psycopg.connect(dburl, autocommit=True) for _ in range(threads)]  # as persistor.api.demo opens it
+    barrier.wait()
+    deadline = deadline_q.get()
+    clients = [threading.Thread(target=client, args=(conn, deadline, otp_hash, otp_salt, lat, flows, errors))
+               for conn in conns]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    for conn in conns:
+        conn.close()
+    out_q.put((flows, lat, sum(errors)))
+
+
+def _client(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, errors) -> None:  # type: ignore[no-untyped-def]
     from persistor.ecliptix import EcliptixClient
     from persistor.ecliptix.models import CreationStatus, FlowPurpose, FlowStatus, OtpStatus
 
-    lat: dict[str, list[float]] = {s: [] for s in STEPS}
-    flows: list[float] = []
-    errors = 0
-    conn = psycopg.connect(dburl, autocommit=True)  # as persistor.api.demo opens it
     c = EcliptixClient(conn)
     pc = time.perf_counter
-    barrier.wait()
-    deadline = deadline_q.get()
+    failed = 0
     while time.perf_counter() < deadline:
         t0 = pc()
         try:
@@ -84,13 +105,69 @@ def _worker(dburl: str, otp_hash: str, otp_salt: str, barrier, deadline_q, out_q
             t = pc(); c.update_membership_secure_key(m.membership_unique_id, key); lat[STEPS[8]].append(pc() - t)
             t = pc(); lg = c.login_membership(phone); lat[STEPS[9]].append(pc() - t)
             if not up.success or lg.secure_key != key:
-                errors += 1
+                failed += 1
                 continue
             flows.append(pc() - t0)
         except Exception:  # noqa: BLE001
-            errors += 1
-    conn.close()
-    out_q.put((flows, lat, errors))
+            failed += 1
+    errors.append(failed)
+
+
+# The bare-psycopg floor: the same 10 calls with the same values and the same
+# timing around each, straight through a psycopg cursor with server-side
+# prepared statements (prepare=True, as pgbench -M prepared) and tuple rows:
+# what any Python client of this database pays, without EcliptixClient's
+# validation, typed rows and enums.
+_FLOOR_SQL = [
+    "SELECT * FROM register_app_device_if_not_exists(%s::uuid, %s::uuid, %s::integer)",
+    "SELECT * FROM ensure_phone_number(%s::varchar, %s::varchar, %s::uuid)",
+    "SELECT * FROM initiate_verification_flow(%s::uuid, %s::uuid, %s::varchar, %s::bigint)",
+    "SELECT * FROM insert_otp_record(%s::uuid, %s::text, %s::text, %s::timestamptz, %s::varchar)",
+    "SELECT * FROM get_full_flow_state(%s::uuid)",
+    "SELECT * FROM update_otp_status(%s::uuid, %s::varchar)",
+    "SELECT * FROM update_verification_flow_status(%s::uuid, %s::varchar)",
+    "SELECT * FROM create_membership(%s::uuid, %s::bigint, %s::uuid, %s::varchar)",
+    "SELECT * FROM update_membership_secure_key(%s::uuid, %s::bytea)",
+    "SELECT * FROM login_membership(%s::varchar)",
+]
+
+
+def _floor_client(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, errors) -> None:  # type: ignore[no-untyped-def]
+    cur = conn.cursor()
+    pc = time.perf_counter
+    q = [x.encode() for x in _FLOOR_SQL]
+
+    def call(i: int, args: tuple) -> list:  # type: ignore[type-arg]
+        t = pc()
+        rows = cur.execute(q[i], args, prepare=True).fetchall()
+        lat[STEPS[i]].append(pc() - t)
+        return rows
+
+    failed = 0
+    while time.perf_counter() < deadline:
+        t0 = pc()
+        try:
+            dev = call(0, (uuid.uuid4(), uuid.uuid4(), 1))[0][0]
+            phone = f"+1{secrets.randbelow(10**12):012d}"
+            ph = call(1, (phone, "US", dev))[0][0]
+            conn_id = secrets.randbelow(2**31)
+            fl = call(2, (dev, ph, "registration", conn_id))[0][0]
+            exp = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+            otp = call(3, (fl, otp_hash, otp_salt, exp, "pending"))[0][0]
+            call(4, (fl,))
+            up = call(5, (otp, "verified"))[0]
+            call(6, (fl, "verified"))
+            mem = call(7, (fl, conn_id, otp, "otp_verified"))[0][0]
+            key = secrets.token_bytes(32)
+            call(8, (mem, key))
+            lg = call(9, (phone,))[0]
+            if not up[0] or bytes(lg[3] or b"") != key:
+                failed += 1
+                continue
+            flows.append(pc() - t0)
+        except Exception:  # noqa: BLE001
+            failed += 1
+    errors.append(failed)
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -100,11 +177,18 @@ def _pct(xs: list[float], p: float) -> float | None:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def run_persistor(dburl: str, clients: int, seconds: float, otp_hash: str, otp_salt: str) -> dict:
+def run_persistor(
+    dburl: str, clients: int, seconds: float, otp_hash: str, otp_salt: str, processes: int,
+    floor: bool = False,
+) -> dict:
+    """clients connections, as threads spread evenly over processes worker processes."""
+    client = _floor_client if floor else _client
     ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(clients + 1)
+    barrier = ctx.Barrier(processes + 1)
     dq, oq = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(dburl, otp_hash, otp_salt, barrier, dq, oq)) for _ in range(clients)]
+    share = [clients // processes + (i < clients % processes) for i in range(processes)]
+    procs = [ctx.Process(target=_worker, args=(client, dburl, n, otp_hash, otp_salt, barrier, dq, oq))
+             for n in share]
     for p in procs:
         p.start()
     barrier.wait()  # every client connected
@@ -118,7 +202,8 @@ def run_persistor(dburl: str, clients: int, seconds: float, otp_hash: str, otp_s
     flows = [f for r in results for f in r[0]]
     lat = {s: [x for r in results for x in r[1][s]] for s in STEPS}
     return {
-        "clients": clients, "seconds": elapsed, "flows": len(flows), "errors": sum(r[2] for r in results),
+        "clients": clients, "processes": processes, "seconds": elapsed, "flows": len(flows),
+        "errors": sum(r[2] for r in results),
         "flows_per_s": len(flows) / elapsed,
         "flow_p50_ms": 1000 * (_pct(flows, 50) or 0), "flow_p99_ms": 1000 * (_pct(flows, 99) or 0),
         "per_function_ms": {s: {"p50": 1000 * (_pct(v, 50) or 0), "p99": 1000 * (_pct(v, 99) or 0),
@@ -126,9 +211,17 @@ def run_persistor(dburl: str, clients: int, seconds: float, otp_hash: str, otp_s
     }
 
 
+PGBENCH_THREADS = 4
+
+
+def workers(clients: int) -> int:
+    """Worker threads of pgbench, and worker processes of the persistor side, for a client count."""
+    return min(clients, PGBENCH_THREADS)
+
+
 def run_pgbench(dburl: str, clients: int, seconds: float, script: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 4)),
+        argv = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(workers(clients)),
                 "-T", str(int(seconds)), "-r", "-l", "--log-prefix", f"{tmp}/pgb", "-f", str(script), dburl]
         r = subprocess.run(argv, capture_output=True, text=True)
         lats: list[float] = []
@@ -152,30 +245,62 @@ def run_pgbench(dburl: str, clients: int, seconds: float, script: Path) -> dict:
     }
 
 
+def _fresh_deployed_db(R, name: str) -> tuple[str | None, float]:  # type: ignore[no-untyped-def]
+    """A new database with the Ecliptix schema deployed by persistor; (None, s) if that failed."""
+    db = R.fresh_db(name)
+    dburl = T.url(db)
+    secs, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), f"{name}_deploy")
+    if rc != 0:
+        return None, secs
+    with psycopg.connect(dburl, autocommit=True) as c:
+        c.execute(f"ALTER DATABASE \"{db}\" SET search_path = public")
+    return dburl, secs
+
+
 def run(quick: bool, log: Callable[[str], None]) -> dict:
     import run as R
     from persistor.ecliptix.otp import hash_otp
 
     counts = [1, 4, 16, 64] if not quick else [1, 4, 16]
     seconds = 3.0 if quick else 6.0
-    db = R.fresh_db("e1")
-    dburl = T.url(db)
-    secs, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), "e1_deploy")
-    out: dict = {"deploy_s": secs, "deploy_rc": rc, "seconds_per_point": seconds, "points": []}
-    if rc != 0:
-        return out
-    with psycopg.connect(dburl, autocommit=True) as c:
-        c.execute(f"ALTER DATABASE \"{db}\" SET search_path = public")
     otp_hash, otp_salt = hash_otp("123456")  # once: scrypt stays out of the measurement
     script = R.WORK / "e1_flow.sql"
     script.write_text(PGBENCH_SCRIPT.format(hash=otp_hash, salt=otp_salt))
-    out["pgbench_script"] = "bench/work/e1_flow.sql (generated from bench/e1.py PGBENCH_SCRIPT)"
+    out: dict = {"seconds_per_point": seconds, "points": [], "pgbench_threads": PGBENCH_THREADS,
+                 "pgbench_script": "bench/work/e1_flow.sql (generated from bench/e1.py PGBENCH_SCRIPT)"}
     for n in counts:
-        p = run_persistor(dburl, n, seconds, otp_hash, otp_salt)
-        g = run_pgbench(dburl, n, seconds, script)
-        ratio = (p["flows_per_s"] / g["flows_per_s"]) if g.get("flows_per_s") else None
-        log(f"E1 {n:>2} clients: persistor {p['flows_per_s']:.1f} flows/s ({p['errors']} errors), "
-            f"pgbench {g['flows_per_s']} flows/s, ratio {ratio if ratio is None else round(ratio, 2)}")
-        out["points"].append({"clients": n, "persistor": p, "pgbench": g, "ratio": ratio})
-    R.drop_db(db)
-    return out
+        point: dict = {"clients": n}
+        sides = [("persistor", workers(n)), ("pgbench", 0), ("psycopg_floor", workers(n))]
+        if workers(n) != n:
+            sides.append(("persistor_per_process", n))
+        for side, processes in sides:
+            dburl, deploy_s = _fresh_deployed_db(R, "e1")
+            out["deploy_s"] = deploy_s
+            if dburl is None:
+                out["deploy_rc"] = 1
+                return out
+            if side == "pgbench":
+                point[side] = run_pgbench(dburl, n, seconds, script)
+            else:
+                point[side] = run_persistor(dburl, n, seconds, otp_hash, otp_salt, processes,
+                                            floor=side == "psycopg_floor")
+        g = point["pgbench"].get("flows_per_s")
+        for side, key in (("persistor", "ratio"), ("persistor_per_process", "ratio_per_process"),
+                          ("psycopg_floor", "ratio_floor")):
+            if side in point:
+                point[key] = point[side]["flows_per_s"] / g if g else None
+        p = point["persistor"]
+        extra = ""
+        if "persistor_per_process" in point:
+            pp = point["persistor_per_process"]
+            extra = f"; one process per client {pp['flows_per_s']:.1f} flows/s, ratio {_round(point['ratio_per_process'])}"
+        fl = point["psycopg_floor"]
+        log(f"E1 {n:>2} clients: persistor {p['flows_per_s']:.1f} flows/s in {p['processes']} processes "
+            f"({p['errors']} errors), pgbench {g} flows/s, ratio {_round(point['ratio'])}; bare psycopg "
+            f"{fl['flows_per_s']:.1f} flows/s ({fl['errors']} errors), ratio {_round(point['ratio_floor'])}{extra}")
+        out["points"].append(point)
+    return out  # run.py drops the bench databases
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)

@@ -71,14 +71,27 @@ def markdown(rep: dict) -> str:
         out += [f"| `{k}` | {_f(v['median'], 3)} | {_f(v['min'], 3)} |" for k, v in st["results"].items()]
     e1 = rep.get("e1")
     if e1 and e1.get("points"):
+        threads = e1.get("pgbench_threads", 4)
         out += ["", "## E1: Ecliptix flow, persistor client vs pgbench (same 10 SQL calls per flow)", "",
-                "| clients | persistor flows/s | pgbench flows/s | ratio (target ≥ 0.80) | persistor flow p50 / p99 ms | pgbench flow p50 / p99 ms | errors |",
-                "|---|---|---|---|---|---|---|"]
+                f"Each measurement on a fresh database. persistor's clients are threads spread over as many "
+                f"processes as pgbench has threads (`-j`, at most {threads}). The bare-psycopg floor runs the "
+                "same calls, values and layout through a plain psycopg cursor with prepared statements "
+                "(what any Python client pays); the last column is persistor with one process per connection.", "",
+                "| clients | persistor flows/s (processes) | pgbench flows/s | ratio (target ≥ 0.80) | bare psycopg flows/s (ratio to pgbench) | persistor / bare psycopg | persistor flow p50 / p99 ms | pgbench flow p50 / p99 ms | errors | one process per client: flows/s (ratio) |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for p in e1["points"]:
             a, b = p["persistor"], p["pgbench"]
-            out.append(f"| {p['clients']} | {_f(a['flows_per_s'], 1)} | {_f(b.get('flows_per_s'), 1)} | "
-                       f"{_f(p['ratio'])} | {_f(a['flow_p50_ms'], 1)} / {_f(a['flow_p99_ms'], 1)} | "
-                       f"{_f(b['flow_p50_ms'], 1)} / {_f(b['flow_p99_ms'], 1)} | {a['errors']} / {b.get('failed')} |")
+            pp = p.get("persistor_per_process")
+            per_process = f"{_f(pp['flows_per_s'], 1)} ({_f(p['ratio_per_process'])})" if pp else "same layout"
+            fl = p.get("psycopg_floor")
+            floor = f"{_f(fl['flows_per_s'], 1)} ({_f(p['ratio_floor'])})" if fl else "—"
+            vs_floor = _f(a["flows_per_s"] / fl["flows_per_s"]) if fl and fl["flows_per_s"] else "—"
+            out.append(f"| {p['clients']} | {_f(a['flows_per_s'], 1)} ({a.get('processes', p['clients'])}) | "
+                       f"{_f(b.get('flows_per_s'), 1)} | "
+                       f"{_f(p['ratio'])} | {floor} | {vs_floor} | "
+                       f"{_f(a['flow_p50_ms'], 1)} / {_f(a['flow_p99_ms'], 1)} | "
+                       f"{_f(b['flow_p50_ms'], 1)} / {_f(b['flow_p99_ms'], 1)} | {a['errors']} / {b.get('failed')} | "
+                       f"{per_process} |")
         out += ["", "Per function, ms: persistor p50 / p99 (mean) vs pgbench mean (`-r`), by client count", "",
                 "| function | " + " | ".join(f"{p['clients']} cl: persistor p50/p99 (mean) · pgbench mean" for p in e1["points"]) + " |",
                 "|---|" + "---|" * len(e1["points"])]
