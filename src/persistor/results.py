@@ -8,7 +8,7 @@ where a frozen dataclass costs several times more (bench/, W2 and W5).
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -217,8 +217,6 @@ def as_json(result: Any) -> dict[str, Any]:
 def _json_value(value: Any) -> Any:
     if hasattr(value, "_asdict"):
         return as_json(value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
     if isinstance(value, tuple | list):
         return type(value)(_json_value(v) for v in value)
     return value

@@ -69,10 +69,9 @@ def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator
 def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScript]]:
     roots = [p.resolve() for p in settings.locations]
     discovery = discover(roots)
-    placeholders = settings.placeholders
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable):
-        sources[f.name] = expand_script(f.path, f.name, roots, placeholders)
+        sources[f.name] = expand_script(f.path, f.name, roots, settings.placeholders)
     return discovery, sources
 
 

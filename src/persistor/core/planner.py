@@ -73,13 +73,6 @@ class Plan(NamedTuple):
     missing_rows: tuple[HistoryRow, ...]
     changed: tuple[tuple[HistoryRow, ExpandedScript], ...]
 
-    def counts(self) -> dict[str, int]:
-        """Return how many scripts are in each state."""
-        result: dict[str, int] = {}
-        for m in self.migrations:
-            result[m.state] = result.get(m.state, 0) + 1
-        return result
-
 
 class _History:
     """The state the history rows add up to (see _replay)."""
