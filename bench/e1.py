@@ -245,16 +245,16 @@ def run_pgbench(dburl: str, clients: int, seconds: float, script: Path) -> dict:
     }
 
 
-def _fresh_deployed_db(R, name: str) -> tuple[str | None, float]:  # type: ignore[no-untyped-def]
-    """A new database with the Ecliptix schema deployed by persistor; (None, s) if that failed."""
+def _fresh_deployed_db(R, name: str) -> str | None:  # type: ignore[no-untyped-def]
+    """A new database with the Ecliptix schema deployed by persistor; None if that failed."""
     db = R.fresh_db(name)
     dburl = T.url(db)
-    secs, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), f"{name}_deploy")
+    _, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), f"{name}_deploy")
     if rc != 0:
-        return None, secs
+        return None
     with psycopg.connect(dburl, autocommit=True) as c:
         c.execute(f"ALTER DATABASE \"{db}\" SET search_path = public")
-    return dburl, secs
+    return dburl
 
 
 def run(quick: bool, log: Callable[[str], None]) -> dict:
@@ -274,8 +274,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict:
         if workers(n) != n:
             sides.append(("persistor_per_process", n))
         for side, processes in sides:
-            dburl, deploy_s = _fresh_deployed_db(R, "e1")
-            out["deploy_s"] = deploy_s
+            dburl = _fresh_deployed_db(R, "e1")
             if dburl is None:
                 out["deploy_rc"] = 1
                 return out
