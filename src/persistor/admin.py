@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from persistor.core import planner
@@ -34,16 +38,38 @@ def new_script(settings: Settings, name: str) -> NewScriptResult:
     if not slug:
         raise UsageError(f"cannot make a file name from {name!r}; use letters and digits")
     location = settings.locations[0]
-    discovery = discover([location]) if location.is_dir() else None
-    versions = [f.version for f in discovery.versioned if f.version] if discovery else []
-    version = _next_version(versions)
+    if location.exists() and not location.is_dir():
+        raise UsageError(f"{location} is not a folder; give --location a migrations folder")
     location.mkdir(parents=True, exist_ok=True)
-    path = location / f"V{version}__{slug}.sql"
-    if path.exists():
-        raise UsageError(f"{path} already exists")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    path.write_text(f"-- {name} ({stamp})\n\n", encoding="utf-8")
+    # Two `new` at once in one folder would both pick the same next version:
+    # the folder lock makes the second see the first's file, as if run after it.
+    with _folder_lock(location):
+        versions = [f.version for f in discover([location]).versioned if f.version]
+        version = _next_version(versions)
+        path = location / f"V{version}__{slug}.sql"
+        try:
+            with path.open("x", encoding="utf-8") as out:
+                out.write(f"-- {name} ({stamp})\n\n")
+        except FileExistsError:
+            raise UsageError(f"{path} already exists") from None
     return NewScriptResult(path, version)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an advisory lock on the folder itself (where the OS has flock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory folder locks; creation is still exclusive
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _next_version(versions: list[Version]) -> str:

@@ -83,6 +83,37 @@ def test_new_in_empty_folder_starts_at_001(cli: Any, migrations: Path) -> None:
     assert (migrations / "V001__init.sql").is_file()
 
 
+def test_new_into_a_file_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+    not_a_folder = write(tmp_path, "notes.txt", "keep me")
+    result = cli("new", "x", "--location", str(not_a_folder))
+    assert result.code == 2
+    assert "is not a folder" in result.err
+    assert not_a_folder.read_text() == "keep me"
+
+
+def test_new_run_at_once_gives_each_script_its_own_version(migrations: Path) -> None:
+    # Two developers' (or a script's) `new` at the same moment must not pick
+    # the same version, nor fail because the other took it first.
+    write(migrations, "V001__a.sql", "SELECT 1;")
+    names = ["same", "same", "same", "other", "third", "same", "fourth", "same"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "persistor", "new", name, "--location", str(migrations)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+    created = sorted(p.name.split("__")[0] for p in migrations.glob("V*.sql"))
+    assert created == [f"V{n:03d}" for n in range(1, len(names) + 2)]
+
+
 def test_baseline_marks_older_scripts(cli: Any, db_url: str, migrations: Path) -> None:
     for n in (1, 2, 3):
         write(migrations, f"V{n}__t{n}.sql", f"CREATE TABLE t{n} (id int);")
