@@ -81,7 +81,7 @@ def _next_version(versions: list[Version]) -> str:
     bumped = str(int(last) + 1).zfill(len(last))
     if len(pieces) == 1:
         width = (
-            max(len(v.text) for v in versions if re.fullmatch(r"\d+", v.text)) if versions else 3
+            max(len(v.text) for v in versions if re.fullmatch(r"[0-9]+", v.text)) if versions else 3
         )
         bumped = bumped.zfill(width)
     return "".join([*pieces[:-1], bumped])

@@ -75,7 +75,8 @@ def test_any_file_name_is_a_script_a_problem_or_ignored(stem: str) -> None:
         assert parsed.script == name
         assert "rename" in parsed.message or "name it like" in parsed.message
     if parsed is None:
-        # ignored names never look like a migration prefix (\d is a Unicode decimal digit)
+        # ignored names never look like a migration prefix: a version is ASCII
+        # digits, but any decimal digit after the prefix reads as an attempt
         assert not (name[:1] in "VvRrUu" and name[1:2].isdecimal() | (name[1:2] == "_"))
 
 

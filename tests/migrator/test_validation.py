@@ -28,6 +28,7 @@ def assert_refused(cli: Any, url: str, migrations: Path, *expected: str) -> None
         ("V1_single.sql", "needs two underscores"),
         ("V__noversion.sql", "has no version after the prefix"),
         ("R_single.sql", "needs two underscores"),
+        ("V\u0663__arabic_three.sql", "non-ASCII digits; use 0-9"),
     ],
 )
 def test_near_miss_names_are_reported(

@@ -67,7 +67,7 @@ class Version(NamedTuple):
         return self.text
 
 
-_VERSION_RE = re.compile(r"\d+(?:[._]\d+)*")
+_VERSION_RE = re.compile(r"[0-9]+(?:[._][0-9]+)*")
 _SEPARATOR_RE = re.compile(r"[._]")
 
 
@@ -82,7 +82,9 @@ def _parse_version(text: str) -> Version:
     return Version(text=text, parts=parts)
 
 
-_VERSIONED_RE = re.compile(r"(?P<kind>[VU])(?P<version>\d+(?:[._]\d+)*)__(?P<desc>.*[^_].*)\.sql")
+_VERSIONED_RE = re.compile(
+    r"(?P<kind>[VU])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<desc>.*[^_].*)\.sql"
+)
 _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
 # followed by a digit or an underscore.
@@ -143,7 +145,11 @@ def _naming_advice(base: str) -> str:
             f"looks like a migration but the prefix '{prefix}' is lower case; "
             f"rename it to start with '{prefix.upper()}' (e.g. V001__add_users.sql)"
         )
-    if prefix in "VU" and not re.match(r"[VU]\d", base):
+    if prefix in "VU" and base[1:2].isdecimal() and not base[1:2].isascii():
+        return (
+            f"writes its version with non-ASCII digits; use 0-9, e.g. {prefix}001__description.sql"
+        )
+    if prefix in "VU" and not re.match(r"[VU][0-9]", base):
         return f"has no version after the prefix; name it like {prefix}001__description.sql"
     if "__" not in base:
         return (

@@ -11,7 +11,7 @@ from psycopg import sql
 from persistor.engines.base import ForeignJournal, NewHistoryRow
 
 # DbUp records embedded-resource names such as 'Ecliptix.Migrations.V001__Baseline.sql'.
-_DBUP_VERSION_RE = re.compile(r"V(\d+(?:[._]\d+)*)__(.+?)(?:\.sql)?$", re.IGNORECASE)
+_DBUP_VERSION_RE = re.compile(r"V([0-9]+(?:[._][0-9]+)*)__(.+?)(?:\.sql)?$", re.IGNORECASE)
 
 
 def _table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
