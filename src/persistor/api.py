@@ -143,10 +143,20 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
     """Return every known script with its state, and what is wrong."""
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        history = s.engine.read_history()
+        # Asked after reading history: a migrator that took the lock since
+        # can only have moved on, and its progress row will say so next time.
+        holder = s.engine.lock_holder()
         plan = planner.plan(
-            discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
+            discovery,
+            sources,
+            history,
+            out_of_order=settings.out_of_order,
+            lock_held=holder is not None,
         )
-        return StatusResult(s.database, plan.current_version, plan.migrations, plan.problems)
+        return StatusResult(
+            s.database, plan.current_version, plan.migrations, plan.problems, holder
+        )
 
 
 def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:

@@ -34,6 +34,7 @@ class StatusResult(NamedTuple):
     current_version: str | None
     migrations: tuple[MigrationInfo, ...]
     problems: tuple[Problem, ...]
+    lock_holder: str | None = None  # who is migrating right now, if anyone
 
     @property
     def counts(self) -> dict[str, int]:
@@ -51,6 +52,7 @@ class StatusResult(NamedTuple):
             "migrations": [_migration_json(m) for m in self.migrations],
             "counts": self.counts,
             "problems": [asdict(p) for p in self.problems],
+            "lock_holder": self.lock_holder,
         }
 
 

@@ -35,6 +35,7 @@ STATE_STYLES = {
     "pending": "yellow",
     "outdated": "yellow",
     "failed": "bold red",
+    "running": "bold yellow",
     "changed": "bold red",
     "missing": "bold red",
     "ignored": "red",
@@ -189,6 +190,10 @@ def status(opts: _Options, result: StatusResult) -> None:
     out.file.write("".join(line(r, STATE_STYLES.get(r[3], "")) + "\n" for r in rows))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
     out.print(f"Current version: {result.current_version or '(none)'}; {counts or 'no scripts'}.")
+    if result.lock_holder:
+        out.print(
+            f"A migration is in progress: the migration lock is held by {result.lock_holder}."
+        )
     if result.problems:
         err = _err()
         err.print(f"{len(result.problems)} problem(s) block migrate:")

@@ -26,6 +26,7 @@ OUTDATED = "outdated"
 IGNORED = "ignored"
 BASELINE = "baseline"
 BELOW_BASELINE = "below_baseline"
+RUNNING = "running"  # a no-transaction script a migrator holding the lock is running now
 RESUME = "resume"
 
 # A failed no-transaction script records how far it got in its checksum column:
@@ -124,8 +125,13 @@ def plan(
     *,
     target: Version | None = None,
     out_of_order: bool = False,
+    lock_held: bool = False,
 ) -> Plan:
-    """Compare files with history: states, scripts to apply, and problems."""
+    """Compare files with history: states, scripts to apply, and problems.
+
+    lock_held says that another migrator holds the migration lock now; its
+    no-transaction script's progress row then shows as running, not failed.
+    """
     h = _replay(history)
     problems: list[Problem] = list(discovery.problems)
     for source in sources.values():
@@ -190,7 +196,8 @@ def plan(
             if target is None or f.version <= target:
                 to_apply.append(PlannedScript(f, src, PENDING))
         if state == FAILED:
-            info = _info_from_row(failed_versions[f.version], "versioned", FAILED, script=f.name)
+            failed = failed_versions[f.version]
+            info = _info_from_row(failed, "versioned", _failed_state(failed, lock_held), f.name)
         else:
             info = MigrationInfo(
                 "versioned", f.version.text, f.description, f.name, state, src.checksum
@@ -216,7 +223,8 @@ def plan(
             if resumable(failed):
                 to_apply.append(PlannedScript(f, src, RESUME, failed))
                 resumed.add(failed.installed_rank)
-            entries.append((key, _info_from_row(failed, "repeatable", FAILED, script=f.name)))
+            state = _failed_state(failed, lock_held)
+            entries.append((key, _info_from_row(failed, "repeatable", state, script=f.name)))
         elif row is None:
             to_apply.append(PlannedScript(f, src, PENDING))
             entries.append(
@@ -271,7 +279,7 @@ def plan(
                 if row.version
                 else (1, (), row.description)
             )
-            entries.append((sort, _info_from_row(row, kind, FAILED)))
+            entries.append((sort, _info_from_row(row, kind, _failed_state(row, lock_held))))
 
     entries.sort(key=lambda e: e[0])
     current = str(max(h.applied)) if h.applied else (h.baseline.version if h.baseline else None)
@@ -287,12 +295,18 @@ def plan(
     )
 
 
+def _failed_state(row: HistoryRow, lock_held: bool) -> str:
+    # A progress row is written before a no-transaction script starts and
+    # replaced when it ends; while its migrator holds the lock it is running.
+    return RUNNING if lock_held and resumable(row) else FAILED
+
+
 def _info_from_row(
     row: HistoryRow,
     kind: str,
     state: str,
-    *,
     script: str | None = None,
+    *,
     checksum: str | None = None,
 ) -> MigrationInfo:
     return MigrationInfo(

@@ -159,6 +159,14 @@ class Engine(abc.ABC):
     def prepare_script(self) -> None:
         """Reset session state (search path) before a script's statements run."""
 
+    def lock_holder(self) -> str | None:
+        """Return who holds the migration lock right now, without waiting; None if nobody.
+
+        Engines whose running scripts are invisible to others (SQLite's
+        immediate transaction) return None.
+        """
+        return None
+
     def check_lock(self) -> None:
         """Raise LockLostError if this migrator no longer holds the lock (leased locks only)."""
         return None

@@ -48,7 +48,10 @@ def advisory_lock(
         row = conn.execute(attempt).fetchone()
         return bool(row and row[0])
 
-    wait_for_lock(try_once, lambda: _advisory_holder(conn, key), timeout, on_wait)
+    def holder() -> str:
+        return advisory_holder(conn, key) or "another session"
+
+    wait_for_lock(try_once, holder, timeout, on_wait)
     try:
         yield
     finally:
@@ -58,7 +61,8 @@ def advisory_lock(
                 conn.execute(f"SELECT pg_advisory_unlock({key:d})".encode())
 
 
-def _advisory_holder(conn: psycopg.Connection[Any], key: int) -> str:
+def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
+    """Describe the session holding the advisory lock, or None if nobody holds it."""
     row = conn.execute(
         """
         SELECT a.pid, a.application_name, a.client_addr::text, a.usename,
@@ -72,7 +76,7 @@ def _advisory_holder(conn: psycopg.Connection[Any], key: int) -> str:
         (key, key),
     ).fetchone()
     if row is None:
-        return "another session"
+        return None
     pid, app, addr, user, start = row
     return (
         f"pid {pid} ({app or 'unknown application'}, user {user}, "
@@ -120,15 +124,7 @@ def table_lock(
         return conn.execute(claim).fetchone() is not None
 
     def holder() -> str:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT owner, to_char(acquired_at, 'YYYY-MM-DD HH24:MI:SS'), "
-                "ceil(extract(epoch FROM expires_at - now())) FROM {}"
-            ).format(name)
-        ).fetchone()
-        if row is None:
-            return "another migrator"
-        return f"{row[0]} (since {row[1]}, lease ends in {int(row[2] or 0)} s unless renewed)"
+        return table_lock_holder(conn, schema, table) or "another migrator"
 
     wait_for_lock(try_once, holder, timeout, on_wait)
     stop = threading.Event()
@@ -158,6 +154,28 @@ def table_lock(
                         name, sql.Literal(owner)
                     )
                 )
+
+
+def table_lock_holder(conn: psycopg.Connection[Any], schema: str, table: str) -> str | None:
+    """Describe the owner of an unexpired lease in the lock table, or None if there is none."""
+    if not _exists(conn, schema, table):
+        return None
+    row = conn.execute(
+        sql.SQL(
+            "SELECT owner, to_char(acquired_at, 'YYYY-MM-DD HH24:MI:SS'), "
+            "ceil(extract(epoch FROM expires_at - now())) FROM {} WHERE expires_at >= now()"
+        ).format(sql.Identifier(schema, table))
+    ).fetchone()
+    if row is None:
+        return None
+    return f"{row[0]} (since {row[1]}, lease ends in {int(row[2] or 0)} s unless renewed)"
+
+
+def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (schema, table)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Identifier) -> None:

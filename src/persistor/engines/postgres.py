@@ -19,7 +19,13 @@ from persistor.engines.base import (
     StatementFailed,
     WaitCallback,
 )
-from persistor.engines.pglock import advisory_lock, lock_key, table_lock
+from persistor.engines.pglock import (
+    advisory_holder,
+    advisory_lock,
+    lock_key,
+    table_lock,
+    table_lock_holder,
+)
 from persistor.errors import ConnectError, LockLostError, UsageError
 from persistor.urls import mask_url, scrub
 
@@ -105,7 +111,7 @@ class PostgresEngine(Engine):
                 self.conn,
                 self._connect,
                 self.schema,
-                self.history_table + "_lock",
+                self._lock_table,
                 timeout,
                 on_wait,
             ) as held:
@@ -132,6 +138,16 @@ class PostgresEngine(Engine):
                         if self._committed:
                             # a synchronous commit flushes the WAL of every earlier one
                             self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
+
+    @property
+    def _lock_table(self) -> str:
+        return self.history_table + "_lock"
+
+    def lock_holder(self) -> str | None:
+        # Both kinds: whoever asks need not use the lock mode the migrators use.
+        return advisory_holder(
+            self.conn, lock_key(self.schema, self.history_table)
+        ) or table_lock_holder(self.conn, self.schema, self._lock_table)
 
     def _history_exists(self) -> bool:
         row = self.conn.execute(
