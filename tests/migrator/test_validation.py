@@ -173,3 +173,11 @@ def test_changed_completed_statements_need_repair(cli: Any, pg_db: str, migratio
     again = cli("migrate", "--url", pg_db, "--location", str(migrations))
     assert again.code == 0, again.err
     assert [r[4] for r in history(pg_db)] == [True, True]
+
+
+def test_vacuum_on_sqlite_is_refused_before_anything_runs(
+    cli: Any, sqlite_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__ok.sql", "CREATE TABLE ok (id int);")
+    write(migrations, "V2__compact.sql", "DELETE FROM ok;\n/* reclaim space */ vacuum;\n")
+    assert_refused(cli, sqlite_url, migrations, "V2__compact.sql:2: SQLite cannot VACUUM")

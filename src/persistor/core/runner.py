@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 from persistor.core.planner import PARTIAL_PREFIX
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
-from persistor.core.splitter import SplitError, Statement, needs_no_transaction, split_statements
+from persistor.core.splitter import (
+    SplitError,
+    Statement,
+    first_keyword,
+    needs_no_transaction,
+    split_statements,
+)
 from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRow, StatementFailed
 from persistor.errors import MigrationError, Problem, SourceLocation
 
@@ -72,10 +78,10 @@ def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> Prepared
     except SplitError as exc:
         loc = source.locate(exc.line)
         return Problem("syntax", file.name, f"{loc}: {exc}")
+    if dialect == "sqlite":
+        return _prepare_sqlite(file, source, statements)
     if NO_TRANSACTION in source.directives:
         return PreparedScript(file, source, statements, transactional=False)
-    if dialect != "postgresql":
-        return PreparedScript(file, source, statements, transactional=True)
     outside = [s for s in statements if needs_no_transaction(s.text)]
     if outside and len(outside) == len(statements):
         return PreparedScript(file, source, statements, transactional=False)
@@ -91,6 +97,25 @@ def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> Prepared
             "statement by statement",
         )
     return PreparedScript(file, source, statements, transactional=True)
+
+
+def _prepare_sqlite(
+    file: ScriptFile, source: ExpandedScript, statements: tuple[Statement, ...]
+) -> PreparedScript | Problem:
+    # The SQLite migration lock is the run's own write transaction, so every
+    # statement runs inside it, and SQLite refuses VACUUM there: say so
+    # before anything runs rather than fail half way through the run.
+    for stmt in statements:
+        if first_keyword(stmt.text) == "vacuum":
+            return Problem(
+                "sqlite_vacuum",
+                file.name,
+                f"{source.locate(stmt.line)}: SQLite cannot VACUUM inside a transaction, and "
+                "persistor holds one for the whole run as its lock; remove VACUUM from the "
+                "migration and run it on its own (sqlite3 <file> VACUUM) after migrate",
+            )
+    transactional = NO_TRANSACTION not in source.directives
+    return PreparedScript(file, source, statements, transactional=transactional)
 
 
 def _head(text: str, width: int = 60) -> str:

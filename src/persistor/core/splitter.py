@@ -55,7 +55,13 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
 
-__all__ = ["SplitError", "Statement", "needs_no_transaction", "split_statements"]
+__all__ = [
+    "SplitError",
+    "Statement",
+    "first_keyword",
+    "needs_no_transaction",
+    "split_statements",
+]
 
 Dialect = Literal["postgresql", "sqlite"]
 
@@ -583,6 +589,11 @@ def _find_with_options(tokens: list[_Token], k: int) -> dict[str, str | None]:
             return _options(tokens, k + 1)[0]
         k += 1
     return {}
+
+
+def first_keyword(statement: str) -> str | None:
+    """Return the first word of ``statement`` in lower case, skipping comments."""
+    return _word(list(islice(_pg_tokens(statement), 1)), 0)
 
 
 def needs_no_transaction(statement: str) -> bool:
