@@ -90,6 +90,10 @@ class LockLostError(LockTimeoutError):
     """A leased lock ran out while this migrator worked; it stopped before committing more."""
 
 
+class SharedSessionError(LockTimeoutError):
+    """The server session already held the lock: a transaction pooler shares it between clients."""
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Return the process exit code for an error that reached the command line."""
     if isinstance(exc, PersistorError):

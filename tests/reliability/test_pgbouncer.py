@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from reliability.scripts import MigrationSet
 
@@ -16,8 +19,7 @@ from tests.conftest import SERVICE_URL_ENV
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
+def _bouncer(rel_admin: str, pool_size: int) -> Iterator[pb.PgBouncer]:
     if not os.environ.get(SERVICE_URL_ENV):
         pytest.skip(f"PgBouncer tests need the TCP service at {SERVICE_URL_ENV}")
     if urlsplit(rel_admin).hostname not in ("127.0.0.1", "localhost"):
@@ -25,9 +27,20 @@ def bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
     binary, how = pb.ensure_installed()
     if binary is None:
         pytest.skip(f"pgbouncer unavailable: {how}")
-    b = pb.start(binary, rel_admin, pool_mode="transaction", pool_size=5)
+    b = pb.start(binary, rel_admin, pool_mode="transaction", pool_size=pool_size)
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="module")
+def bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
+    yield from _bouncer(rel_admin, pool_size=5)
+
+
+@pytest.fixture(scope="module")
+def one_server_bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
+    """PgBouncer with a single server connection, which every client shares."""
+    yield from _bouncer(rel_admin, pool_size=1)
 
 
 def test_table_lock_mode_applies_every_script_once_through_pgbouncer(
@@ -61,3 +74,42 @@ def test_session_lock_through_pgbouncer_fails_but_keeps_scripts_atomic(
     )
     assert r.duplicates == 0
     assert [v for v in r.violations if "not complete" not in v] == []
+
+
+def test_session_lock_refuses_a_server_session_shared_through_a_pooler(
+    rel_admin: str, one_server_bouncer: pb.PgBouncer, tmp_path: Path
+) -> None:
+    # The first migrator takes the advisory lock on the only server
+    # connection; the second's try lands on that same session, where the
+    # re-entrant lock would be granted again and both would migrate at once.
+    # It must stop with advice instead, and the first must finish alone.
+    for n in (1, 2, 3):
+        (tmp_path / f"V{n}__slow.sql").write_text(
+            f"CREATE TABLE t_{n} (id int);\nSELECT pg_sleep(1.5);\n"
+        )
+    url = h.create_database(rel_admin)
+    try:
+        via = one_server_bouncer.url_for(url)
+        first = h.spawn("migrate", via, tmp_path)
+        with psycopg.connect(url) as conn:
+            deadline = time.monotonic() + 30
+            held = (
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            while conn.execute(held).fetchone() != (1,):
+                assert first.poll() is None, first.communicate()
+                assert time.monotonic() < deadline, "the first migrator never took the lock"
+                time.sleep(0.05)
+        second = h.run("migrate", via, tmp_path, "--lock-timeout", "30")
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert second.code == 6, second.err
+        assert "transaction pooler" in second.err and "--lock-mode table" in second.err
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT script, success FROM schema_history ORDER BY installed_rank"
+            ).fetchall()
+        assert rows == [(f"V{n}__slow.sql", True) for n in (1, 2, 3)]
+    finally:
+        h.drop_database(rel_admin, url)

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import WaitCallback, wait_for_lock
+from persistor.errors import SharedSessionError
 
 DEFAULT_LEASE = 30.0
 
@@ -41,12 +42,31 @@ def lock_key(schema: str, history_table: str) -> int:
 def advisory_lock(
     conn: psycopg.Connection[Any], key: int, timeout: float, on_wait: WaitCallback
 ) -> Iterator[None]:
-    """Hold a session advisory lock while inside."""
-    attempt = f"SELECT pg_try_advisory_lock({key:d})".encode()
+    """Hold a session advisory lock while inside.
+
+    Advisory locks are re-entrant per server session, so a session that
+    already holds ours before we asked is shared with another client: a
+    transaction pooler hands one server connection to many clients, and the
+    lock would keep none of them apart. That is refused, not waited for.
+    """
+    attempt = (
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE "
+        f"{_key_match(key)} AND pid = pg_backend_pid()) "
+        f"THEN NULL ELSE pg_try_advisory_lock({key:d}) END, pg_backend_pid()"
+    ).encode()
 
     def try_once() -> bool:
         row = conn.execute(attempt).fetchone()
-        return bool(row and row[0])
+        assert row is not None
+        if row[0] is None:
+            raise SharedSessionError(
+                f"the server session this connection landed on (pid {row[1]}) already holds the "
+                "migration lock, so another client shares it: persistor is connected through a "
+                "transaction pooler (e.g. PgBouncer with pool_mode = transaction), where a session "
+                "advisory lock cannot keep migrators apart. Use --lock-mode table "
+                "(PERSISTOR_LOCK_MODE=table), or connect to PostgreSQL directly"
+            )
+        return bool(row[0])
 
     def holder() -> str:
         return advisory_holder(conn, key) or "another session"
@@ -64,16 +84,12 @@ def advisory_lock(
 def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
     """Describe the session holding the advisory lock, or None if nobody holds it."""
     row = conn.execute(
-        """
+        f"""
         SELECT a.pid, a.application_name, a.client_addr::text, a.usename,
                to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted
-           AND l.classid = ((%s::bigint >> 32) & 4294967295)::oid
-           AND l.objid = (%s::bigint & 4294967295)::oid
-           AND l.objsubid = 1
-        """,
-        (key, key),
+         WHERE {_key_match(key, "l.")}
+        """.encode()
     ).fetchone()
     if row is None:
         return None
@@ -81,6 +97,16 @@ def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
     return (
         f"pid {pid} ({app or 'unknown application'}, user {user}, "
         f"from {addr or 'local socket'}, since {start})"
+    )
+
+
+def _key_match(key: int, alias: str = "") -> str:
+    """Return the pg_locks condition for a granted session advisory lock on one bigint key."""
+    # A bigint key shows as classid (high 32 bits), objid (low 32 bits), objsubid 1.
+    return (
+        f"{alias}locktype = 'advisory' AND {alias}granted "
+        f"AND {alias}classid = {(key >> 32) & 0xFFFFFFFF:d}::oid "
+        f"AND {alias}objid = {key & 0xFFFFFFFF:d}::oid AND {alias}objsubid = 1"
     )
 
 
