@@ -51,7 +51,12 @@ def resolve_url(settings: Settings) -> tuple[str, str | None]:
 def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator[Session]:
     url, embedded_dir = resolve_url(settings)
     engine = open_engine(
-        url, settings.schema, settings.history_table, settings.connect_timeout, settings.lock_mode
+        url,
+        settings.schema,
+        settings.history_table,
+        settings.connect_timeout,
+        settings.lock_mode,
+        settings.lock_lease,
     )
     try:
         info = DatabaseInfo(

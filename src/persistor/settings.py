@@ -18,6 +18,7 @@ from persistor.urls import mask_url
 PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_HISTORY_TABLE = "schema_history"
 DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 30.0
 CONFIG_FILE = "persistor.toml"
 
 
@@ -32,6 +33,7 @@ class Settings:
     placeholders: Mapping[str, str] = field(default_factory=dict)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     lock_mode: str = "session"
+    lock_lease: float = DEFAULT_LOCK_LEASE  # table lock mode: how long a dead holder blocks
     connect_timeout: int = 10
     out_of_order: bool = False
     clean_enabled: bool = False
@@ -51,6 +53,7 @@ _KEYS = {
     "placeholders",
     "lock_timeout",
     "lock_mode",
+    "lock_lease",
     "connect_timeout",
     "out_of_order",
     "clean_enabled",
@@ -112,6 +115,8 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
         out["lock_timeout"] = env["PERSISTOR_LOCK_TIMEOUT"]
     if env.get("PERSISTOR_LOCK_MODE"):
         out["lock_mode"] = env["PERSISTOR_LOCK_MODE"]
+    if env.get("PERSISTOR_LOCK_LEASE"):
+        out["lock_lease"] = env["PERSISTOR_LOCK_LEASE"]
     if env.get("PERSISTOR_CLEAN_ENABLED"):
         out["clean_enabled"] = env["PERSISTOR_CLEAN_ENABLED"]
     if env.get("PERSISTOR_EMBEDDED_DIR"):
@@ -195,10 +200,19 @@ def load_settings(
         placeholders=placeholders,
         lock_timeout=_as_float("lock_timeout", merged.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
         lock_mode=_as_choice("lock_mode", merged.get("lock_mode", "session"), ("session", "table")),
+        lock_lease=_as_lease(merged.get("lock_lease", DEFAULT_LOCK_LEASE)),
         connect_timeout=int(_as_float("connect_timeout", merged.get("connect_timeout", 10))),
         out_of_order=_as_bool("out_of_order", merged.get("out_of_order", False)),
         clean_enabled=_as_bool("clean_enabled", merged.get("clean_enabled", False)),
     )
+
+
+def _as_lease(value: Any) -> float:
+    lease = _as_float("lock_lease", value)
+    # The heartbeat renews it every third; under a second that races the renewal itself.
+    if not 1 <= lease < float("inf"):
+        raise UsageError(f"lock_lease must be at least 1 second, got {value!r}")
+    return lease
 
 
 def _resolve_paths(value: Any, base: Path) -> list[Path]:

@@ -69,7 +69,6 @@ def test_killed_no_transaction_script_is_not_silently_rerun(rel_admin: str, tmp_
         h.drop_database(rel_admin, url)
 
 
-@pytest.mark.slow
 def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: Path) -> None:
     if not h.lock_mode_supported():
         pytest.skip("no --lock-mode in this persistor")
@@ -77,11 +76,12 @@ def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: P
     url = h.create_database(rel_admin)
     dbname = h.db_name(url)
     try:
-        first = h.spawn("migrate", url, loc, "--lock-timeout", "120", lock_mode="table")
+        lease = ("--lock-lease", "3")
+        first = h.spawn("migrate", url, loc, "--lock-timeout", "120", *lease, lock_mode="table")
         assert _wait_for_query(rel_admin, dbname, "pg_sleep(1.5)")
         os.kill(first.pid, signal.SIGSTOP)  # frozen inside the no-transaction script
-        time.sleep(33)  # past the 30 s lease
-        second = h.run("migrate", url, loc, "--lock-timeout", "60", lock_mode="table")
+        time.sleep(5)  # past the 3 s lease
+        second = h.run("migrate", url, loc, "--lock-timeout", "60", *lease, lock_mode="table")
         os.kill(first.pid, signal.SIGCONT)
         _, err = first.communicate(timeout=60)
         with psycopg.connect(url, autocommit=True) as conn:

@@ -126,6 +126,15 @@ GLOBAL_OPTIONS: list[click.Parameter] = [
         "PgBouncer transaction pooling.",
     ),
     click.Option(
+        ["--lock-lease"],
+        type=float,
+        metavar="SECONDS",
+        expose_value=False,
+        callback=_store("lock_lease"),
+        help="With --lock-mode table: how long the lock outlives a killed migrator "
+        "(default 30; renewed every third of it).",
+    ),
+    click.Option(
         ["--json", "json_"],
         is_flag=True,
         expose_value=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from persistor.engines.base import Engine
 from persistor.errors import UsageError
+from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, sqlite_path
 
 
@@ -13,13 +14,14 @@ def open_engine(
     history_table: str,
     connect_timeout: int = 10,
     lock_mode: str = "session",
+    lock_lease: float = DEFAULT_LOCK_LEASE,
 ) -> Engine:
     """Connect to the database a URL names, with the engine for its scheme."""
     scheme = scheme_of(url)
     if scheme in POSTGRES_SCHEMES:
         from persistor.engines.postgres import PostgresEngine
 
-        return PostgresEngine(url, schema, history_table, connect_timeout, lock_mode)
+        return PostgresEngine(url, schema, history_table, connect_timeout, lock_mode, lock_lease)
     if scheme == "sqlite":
         from persistor.engines.sqlite import SqliteEngine
 

@@ -28,8 +28,7 @@ from psycopg import sql
 
 from persistor.engines.base import WaitCallback, wait_for_lock
 from persistor.errors import SharedSessionError
-
-DEFAULT_LEASE = 30.0
+from persistor.settings import DEFAULT_LOCK_LEASE
 
 
 def lock_key(schema: str, history_table: str) -> int:
@@ -126,7 +125,7 @@ def table_lock(
     table: str,
     timeout: float,
     on_wait: WaitCallback,
-    lease: float = DEFAULT_LEASE,
+    lease: float = DEFAULT_LOCK_LEASE,
 ) -> Iterator[HeldTableLock]:
     """Hold the lock row of a lock table while inside, renewing its lease.
 

@@ -27,6 +27,7 @@ from persistor.engines.pglock import (
     table_lock_holder,
 )
 from persistor.errors import ConnectError, LockLostError, UsageError
+from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import mask_url, scrub
 
 APPLICATION_NAME = "persistor"
@@ -49,11 +50,13 @@ class PostgresEngine(Engine):
         history_table: str,
         connect_timeout: int = 10,
         lock_mode: str = "session",
+        lock_lease: float = DEFAULT_LOCK_LEASE,
     ) -> None:
         super().__init__(schema, history_table)
         if lock_mode not in LOCK_MODES:
             raise UsageError(f"lock mode must be one of {', '.join(LOCK_MODES)}, got {lock_mode!r}")
         self.lock_mode = lock_mode
+        self.lock_lease = lock_lease
         self._url = url
         self._connect_timeout = connect_timeout
         try:
@@ -114,6 +117,7 @@ class PostgresEngine(Engine):
                 self._lock_table,
                 timeout,
                 on_wait,
+                self.lock_lease,
             ) as held:
                 self._fence, self._still_held = held.fence, held.still_held
                 try:
