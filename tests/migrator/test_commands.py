@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from persistor.cli.main import cli as click_group
 from tests.migrator.conftest import write
 from tests.migrator.test_migrate import history, tables
+from tests.security.conftest import url_as
 
 
 def test_test_command_reports_the_connection(cli: Any, db_url: str, migrations: Path) -> None:
@@ -37,17 +39,41 @@ def test_cannot_connect_exits_3_without_password(cli: Any, migrations: Path) -> 
     assert "hunter2secret" not in result.out + result.err
 
 
-def test_wrong_password_is_a_connect_error(cli: Any, pg_server: Any, migrations: Path) -> None:
-    if pg_server.label == "embedded":
-        pytest.skip("the embedded server trusts every local connection")
+@pytest.fixture
+def password_role(pg_server: Any) -> Iterator[str]:
+    """A role that must give its password ('right'), even where the server trusts the rest."""
+    if pg_server.label != "embedded":
+        pytest.skip("only the embedded server's pg_hba.conf is ours to change")
+    role = "persistor_pw_test"
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        conn.execute("DROP ROLE IF EXISTS persistor_pw_test")
-        conn.execute("CREATE ROLE persistor_pw_test LOGIN PASSWORD 'right'")
-    url = pg_server.admin_url.replace("postgres@", "persistor_pw_test:wrong@", 1)
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right'")
+        row = conn.execute("SHOW hba_file").fetchone()
+        assert row is not None
+        hba = Path(str(row[0]))
+        original = hba.read_text()
+        # first match wins: these lines ask this role, and only it, for its password
+        hba.write_text(
+            f"local all {role} scram-sha-256\nhost all {role} all scram-sha-256\n" + original
+        )
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        yield role
+    finally:
+        hba.write_text(original)
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_wrong_password_is_a_connect_error(cli: Any, pg_server: Any, password_role: str) -> None:
+    url = url_as(pg_server.admin_url, password_role, "wr0ngSecret")
     result = cli("test", "--url", url)
-    # The service trusts loopback in CI, so a wrong password may still log in.
-    assert result.code in (0, 3)
-    assert "wrong" not in result.out + result.err.replace("wrong password", "")
+    assert result.code == 3, (result.out, result.err)
+    assert "password authentication failed" in result.err
+    assert "wr0ngSecret" not in result.out + result.err
+    right = cli("test", "--url", url.replace("wr0ngSecret", "right"))
+    assert right.code == 0, right.err
 
 
 @pytest.mark.parametrize(
