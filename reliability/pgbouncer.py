@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,9 +80,16 @@ class PgBouncer:
 
 
 def start(
-    binary: str, server_url: str, pool_mode: str = "transaction", pool_size: int = 5
+    binary: str,
+    server_url: str,
+    pool_mode: str = "transaction",
+    pool_size: int = 5,
+    extra: Mapping[str, str] | None = None,
 ) -> PgBouncer:
-    """Start PgBouncer in front of the server at server_url (host, port, user from it)."""
+    """Start PgBouncer in front of the server at server_url (host, port, user from it).
+
+    extra: more [pgbouncer] settings, e.g. {"server_lifetime": "1"}.
+    """
     parts = urlsplit(server_url)
     host = parts.hostname or "127.0.0.1"
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -105,7 +113,7 @@ def start(
         "ignore_startup_parameters = extra_float_digits,options\n"
         f"logfile = {d / 'pgbouncer.log'}\n"
         f"pidfile = {d / 'pgbouncer.pid'}\n"
-        "server_check_delay = 0\n"
+        "server_check_delay = 0\n" + "".join(f"{k} = {v}\n" for k, v in (extra or {}).items())
     )
     cmd = [binary, str(d / "pgbouncer.ini")]
     if os.geteuid() == 0:

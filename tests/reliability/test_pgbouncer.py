@@ -19,7 +19,7 @@ from tests.conftest import SERVICE_URL_ENV
 pytestmark = pytest.mark.postgres
 
 
-def _bouncer(rel_admin: str, pool_size: int) -> Iterator[pb.PgBouncer]:
+def _bouncer(rel_admin: str, pool_size: int, **settings: str) -> Iterator[pb.PgBouncer]:
     if not os.environ.get(SERVICE_URL_ENV):
         pytest.skip(f"PgBouncer tests need the TCP service at {SERVICE_URL_ENV}")
     if urlsplit(rel_admin).hostname not in ("127.0.0.1", "localhost"):
@@ -27,7 +27,7 @@ def _bouncer(rel_admin: str, pool_size: int) -> Iterator[pb.PgBouncer]:
     binary, how = pb.ensure_installed()
     if binary is None:
         pytest.skip(f"pgbouncer unavailable: {how}")
-    b = pb.start(binary, rel_admin, pool_mode="transaction", pool_size=pool_size)
+    b = pb.start(binary, rel_admin, pool_mode="transaction", pool_size=pool_size, extra=settings)
     yield b
     b.stop()
 
@@ -41,6 +41,12 @@ def bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
 def one_server_bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
     """PgBouncer with a single server connection, which every client shares."""
     yield from _bouncer(rel_admin, pool_size=1)
+
+
+@pytest.fixture(scope="module")
+def recycling_bouncer(rel_admin: str) -> Iterator[pb.PgBouncer]:
+    """PgBouncer that closes a server connection once it is a second old and idle."""
+    yield from _bouncer(rel_admin, pool_size=1, server_lifetime="1")
 
 
 def test_table_lock_mode_applies_every_script_once_through_pgbouncer(
@@ -111,5 +117,24 @@ def test_session_lock_refuses_a_server_session_shared_through_a_pooler(
                 "SELECT script, success FROM schema_history ORDER BY installed_rank"
             ).fetchall()
         assert rows == [(f"V{n}__slow.sql", True) for n in (1, 2, 3)]
+    finally:
+        h.drop_database(rel_admin, url)
+
+
+def test_session_lock_moved_to_another_server_session_is_reported(
+    rel_admin: str, recycling_bouncer: pb.PgBouncer, tmp_path: Path
+) -> None:
+    # The lock is taken on one server connection; PgBouncer retires it after
+    # the 2 s script, so the rest of the run (the unlock included) happens on
+    # a new one: the lock protected nothing from then on, and the user is told.
+    (tmp_path / "V1__slow.sql").write_text("CREATE TABLE a (id int);\nSELECT pg_sleep(2);\n")
+    (tmp_path / "V2__quick.sql").write_text("CREATE TABLE b (id int);\n")
+    url = h.create_database(rel_admin)
+    try:
+        r = h.run("migrate", recycling_bouncer.url_for(url), tmp_path)
+        assert r.code == 0, r.err  # the scripts themselves are fine: each is atomic
+        assert "the migration lock, taken on server session pid" in r.err
+        assert "was not held by this connection's session" in r.err
+        assert "--lock-mode table" in r.err
     finally:
         h.drop_database(rel_admin, url)

@@ -54,9 +54,13 @@ def advisory_lock(
         f"THEN NULL ELSE pg_try_advisory_lock({key:d}) END, pg_backend_pid()"
     ).encode()
 
+    taken_on: list[int] = []  # the server pid that granted the lock
+
     def try_once() -> bool:
         row = conn.execute(attempt).fetchone()
         assert row is not None
+        if row[0]:
+            taken_on.append(row[1])
         if row[0] is None:
             raise SharedSessionError(
                 f"the server session this connection landed on (pid {row[1]}) already holds the "
@@ -77,7 +81,18 @@ def advisory_lock(
         if not conn.closed:
             # if the session is gone, the lock went with it
             with contextlib.suppress(psycopg.Error):
-                conn.execute(f"SELECT pg_advisory_unlock({key:d})".encode())
+                row = conn.execute(
+                    f"SELECT pg_advisory_unlock({key:d}), pg_backend_pid()".encode()
+                ).fetchone()
+                if row is not None and not row[0]:
+                    on_wait(
+                        f"warning: the migration lock, taken on server session pid {taken_on[0]}, "
+                        f"was not held by this connection's session (pid {row[1]}) at the end: "
+                        "a transaction pooler (or a server connection reset) moved this migrator "
+                        "to another session, so the lock did not keep other migrators out, and "
+                        f"pid {taken_on[0]} may hold it still. Use --lock-mode table behind a "
+                        "transaction pooler"
+                    )
 
 
 def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
