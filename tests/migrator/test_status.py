@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from persistor import api
 from persistor.settings import Settings
 from tests.migrator.conftest import write
+from tests.security.conftest import url_as
 
 pytestmark = pytest.mark.postgres
 
@@ -133,3 +135,23 @@ def test_a_killed_migrators_script_shows_failed(
     result = api.status(settings)
     assert result.lock_holder is None
     assert result.problems == ()  # a killed no-transaction script: the next migrate resumes it
+
+
+def test_status_by_a_role_that_may_read_history_but_not_the_lock_table(
+    pg_db: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    api.migrate(Settings(url=pg_db, locations=(migrations,), lock_mode="table"))
+    role = "reader_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT SELECT ON schema_history TO {role}")
+    try:
+        reader = Settings(url=url_as(pg_db, role), locations=(migrations,))
+        result = api.status(reader)
+        assert [m.state for m in result.migrations] == ["applied"]
+        assert result.lock_holder is None
+    finally:
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -149,9 +149,12 @@ class PostgresEngine(Engine):
 
     def lock_holder(self) -> str | None:
         # Both kinds: whoever asks need not use the lock mode the migrators use.
-        return advisory_holder(
-            self.conn, lock_key(self.schema, self.history_table)
-        ) or table_lock_holder(self.conn, self.schema, self._lock_table)
+        holder = advisory_holder(self.conn, lock_key(self.schema, self.history_table))
+        if holder is None:
+            # A role that may read the history need not be allowed to read the lock table.
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                holder = table_lock_holder(self.conn, self.schema, self._lock_table)
+        return holder
 
     def _history_exists(self) -> bool:
         row = self.conn.execute(
