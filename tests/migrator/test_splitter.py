@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from persistor.core.splitter import SplitError, Statement, needs_no_transaction, split_statements
+from persistor.core.no_transaction import needs_no_transaction
+from persistor.core.splitter import SplitError, Statement, split_statements
 
 _FUZZ_EXAMPLES = int(os.environ.get("PERSISTOR_FUZZ_EXAMPLES") or 0)
 settings.register_profile("splitter", max_examples=120, deadline=None, database=None)

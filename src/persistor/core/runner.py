@@ -7,16 +7,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from persistor.core.no_transaction import first_keyword, needs_no_transaction
 from persistor.core.planner import PARTIAL_PREFIX
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
-from persistor.core.splitter import (
-    SplitError,
-    Statement,
-    first_keyword,
-    needs_no_transaction,
-    split_statements,
-)
+from persistor.core.splitter import SplitError, Statement, split_statements
 from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRow, StatementFailed
 from persistor.errors import MigrationError, Problem, SourceLocation
 
