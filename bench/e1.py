@@ -35,13 +35,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-
 import tools as T
 
 STEPS = [
-    "register_app_device_if_not_exists", "ensure_phone_number", "initiate_verification_flow",
-    "insert_otp_record", "get_full_flow_state", "update_otp_status",
-    "update_verification_flow_status", "create_membership", "update_membership_secure_key",
+    "register_app_device_if_not_exists",
+    "ensure_phone_number",
+    "initiate_verification_flow",
+    "insert_otp_record",
+    "get_full_flow_state",
+    "update_otp_status",
+    "update_verification_flow_status",
+    "create_membership",
+    "update_membership_secure_key",
     "login_membership",
 ]
 
@@ -61,16 +66,24 @@ SELECT * FROM login_membership(('+1' || lpad(:r::text, 12, '0'))::varchar);
 """
 
 
-def _worker(client, dburl: str, threads: int, otp_hash: str, otp_salt: str, barrier, deadline_q, out_q) -> None:  # type: ignore[no-untyped-def]
+def _worker(
+    client, dburl: str, threads: int, otp_hash: str, otp_salt: str, barrier, deadline_q, out_q
+) -> None:  # type: ignore[no-untyped-def]
     # list.append is atomic: the client threads of one process share these lists.
     lat: dict[str, list[float]] = {s: [] for s in STEPS}
     flows: list[float] = []
     errors: list[int] = []
-    conns = [psycopg.connect(dburl, autocommit=True) for _ in range(threads)]  # as persistor.api.demo opens it
+    conns = [
+        psycopg.connect(dburl, autocommit=True) for _ in range(threads)
+    ]  # as persistor.api.demo opens it
     barrier.wait()
     deadline = deadline_q.get()
-    clients = [threading.Thread(target=client, args=(conn, deadline, otp_hash, otp_salt, lat, flows, errors))
-               for conn in conns]
+    clients = [
+        threading.Thread(
+            target=client, args=(conn, deadline, otp_hash, otp_salt, lat, flows, errors)
+        )
+        for conn in conns
+    ]
     for t in clients:
         t.start()
     for t in clients:
@@ -90,25 +103,49 @@ def _client(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, err
     while time.perf_counter() < deadline:
         t0 = pc()
         try:
-            t = pc(); dev = c.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4()); lat[STEPS[0]].append(pc() - t)
+            t = pc()
+            dev = c.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4())
+            lat[STEPS[0]].append(pc() - t)
             phone = f"+1{secrets.randbelow(10**12):012d}"
-            t = pc(); ph = c.ensure_phone_number(phone, "US", dev.unique_id); lat[STEPS[1]].append(pc() - t)
+            t = pc()
+            ph = c.ensure_phone_number(phone, "US", dev.unique_id)
+            lat[STEPS[1]].append(pc() - t)
             conn_id = secrets.randbelow(2**31)
-            t = pc(); fl = c.initiate_verification_flow(dev.unique_id, ph.unique_id, FlowPurpose.REGISTRATION, conn_id); lat[STEPS[2]].append(pc() - t)
+            t = pc()
+            fl = c.initiate_verification_flow(
+                dev.unique_id, ph.unique_id, FlowPurpose.REGISTRATION, conn_id
+            )
+            lat[STEPS[2]].append(pc() - t)
             exp = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
-            t = pc(); otp = c.insert_otp_record(fl.unique_identifier, otp_hash, otp_salt, exp); lat[STEPS[3]].append(pc() - t)
-            t = pc(); c.get_full_flow_state(fl.unique_identifier); lat[STEPS[4]].append(pc() - t)
-            t = pc(); up = c.update_otp_status(otp.otp_unique_id, OtpStatus.VERIFIED); lat[STEPS[5]].append(pc() - t)
-            t = pc(); c.update_verification_flow_status(fl.unique_identifier, FlowStatus.VERIFIED); lat[STEPS[6]].append(pc() - t)
-            t = pc(); m = c.create_membership(fl.unique_identifier, conn_id, otp.otp_unique_id, CreationStatus.OTP_VERIFIED); lat[STEPS[7]].append(pc() - t)
+            t = pc()
+            otp = c.insert_otp_record(fl.unique_identifier, otp_hash, otp_salt, exp)
+            lat[STEPS[3]].append(pc() - t)
+            t = pc()
+            c.get_full_flow_state(fl.unique_identifier)
+            lat[STEPS[4]].append(pc() - t)
+            t = pc()
+            up = c.update_otp_status(otp.otp_unique_id, OtpStatus.VERIFIED)
+            lat[STEPS[5]].append(pc() - t)
+            t = pc()
+            c.update_verification_flow_status(fl.unique_identifier, FlowStatus.VERIFIED)
+            lat[STEPS[6]].append(pc() - t)
+            t = pc()
+            m = c.create_membership(
+                fl.unique_identifier, conn_id, otp.otp_unique_id, CreationStatus.OTP_VERIFIED
+            )
+            lat[STEPS[7]].append(pc() - t)
             key = secrets.token_bytes(32)
-            t = pc(); c.update_membership_secure_key(m.membership_unique_id, key); lat[STEPS[8]].append(pc() - t)
-            t = pc(); lg = c.login_membership(phone); lat[STEPS[9]].append(pc() - t)
+            t = pc()
+            c.update_membership_secure_key(m.membership_unique_id, key)
+            lat[STEPS[8]].append(pc() - t)
+            t = pc()
+            lg = c.login_membership(phone)
+            lat[STEPS[9]].append(pc() - t)
             if not up.success or lg.secure_key != key:
                 failed += 1
                 continue
             flows.append(pc() - t0)
-        except Exception:  # noqa: BLE001
+        except Exception:
             failed += 1
     errors.append(failed)
 
@@ -165,7 +202,7 @@ def _floor_client(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flow
                 failed += 1
                 continue
             flows.append(pc() - t0)
-        except Exception:  # noqa: BLE001
+        except Exception:
             failed += 1
     errors.append(failed)
 
@@ -174,11 +211,16 @@ def _pct(xs: list[float], p: float) -> float | None:
     if not xs:
         return None
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def run_persistor(
-    dburl: str, clients: int, seconds: float, otp_hash: str, otp_salt: str, processes: int,
+    dburl: str,
+    clients: int,
+    seconds: float,
+    otp_hash: str,
+    otp_salt: str,
+    processes: int,
     floor: bool = False,
 ) -> dict:
     """clients connections, as threads spread evenly over processes worker processes."""
@@ -187,8 +229,10 @@ def run_persistor(
     barrier = ctx.Barrier(processes + 1)
     dq, oq = ctx.Queue(), ctx.Queue()
     share = [clients // processes + (i < clients % processes) for i in range(processes)]
-    procs = [ctx.Process(target=_worker, args=(client, dburl, n, otp_hash, otp_salt, barrier, dq, oq))
-             for n in share]
+    procs = [
+        ctx.Process(target=_worker, args=(client, dburl, n, otp_hash, otp_salt, barrier, dq, oq))
+        for n in share
+    ]
     for p in procs:
         p.start()
     barrier.wait()  # every client connected
@@ -202,12 +246,22 @@ def run_persistor(
     flows = [f for r in results for f in r[0]]
     lat = {s: [x for r in results for x in r[1][s]] for s in STEPS}
     return {
-        "clients": clients, "processes": processes, "seconds": elapsed, "flows": len(flows),
+        "clients": clients,
+        "processes": processes,
+        "seconds": elapsed,
+        "flows": len(flows),
         "errors": sum(r[2] for r in results),
         "flows_per_s": len(flows) / elapsed,
-        "flow_p50_ms": 1000 * (_pct(flows, 50) or 0), "flow_p99_ms": 1000 * (_pct(flows, 99) or 0),
-        "per_function_ms": {s: {"p50": 1000 * (_pct(v, 50) or 0), "p99": 1000 * (_pct(v, 99) or 0),
-                                "mean": 1000 * (statistics.fmean(v) if v else 0)} for s, v in lat.items()},
+        "flow_p50_ms": 1000 * (_pct(flows, 50) or 0),
+        "flow_p99_ms": 1000 * (_pct(flows, 99) or 0),
+        "per_function_ms": {
+            s: {
+                "p50": 1000 * (_pct(v, 50) or 0),
+                "p99": 1000 * (_pct(v, 99) or 0),
+                "mean": 1000 * (statistics.fmean(v) if v else 0),
+            }
+            for s, v in lat.items()
+        },
     }
 
 
@@ -221,8 +275,25 @@ def workers(clients: int) -> int:
 
 def run_pgbench(dburl: str, clients: int, seconds: float, script: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(workers(clients)),
-                "-T", str(int(seconds)), "-r", "-l", "--log-prefix", f"{tmp}/pgb", "-f", str(script), dburl]
+        argv = [
+            "pgbench",
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(workers(clients)),
+            "-T",
+            str(int(seconds)),
+            "-r",
+            "-l",
+            "--log-prefix",
+            f"{tmp}/pgb",
+            "-f",
+            str(script),
+            dburl,
+        ]
         r = subprocess.run(argv, capture_output=True, text=True)
         lats: list[float] = []
         for f in Path(tmp).glob("pgb*"):
@@ -238,10 +309,14 @@ def run_pgbench(dburl: str, clients: int, seconds: float, script: Path) -> dict:
     for ln, step in zip(sql_lines, STEPS, strict=False):
         per[step] = {"mean": float(ln.split()[0])}
     return {
-        "clients": clients, "rc": r.returncode, "flows_per_s": float(tps.group(1)) if tps else None,
+        "clients": clients,
+        "rc": r.returncode,
+        "flows_per_s": float(tps.group(1)) if tps else None,
         "failed": int(failed.group(1)) if failed else None,
-        "flow_p50_ms": 1000 * (_pct(lats, 50) or 0), "flow_p99_ms": 1000 * (_pct(lats, 99) or 0),
-        "per_function_ms": per, "output_tail": out[-1500:] if r.returncode else "",
+        "flow_p50_ms": 1000 * (_pct(lats, 50) or 0),
+        "flow_p99_ms": 1000 * (_pct(lats, 99) or 0),
+        "per_function_ms": per,
+        "output_tail": out[-1500:] if r.returncode else "",
     }
 
 
@@ -249,16 +324,19 @@ def _fresh_deployed_db(R, name: str) -> str | None:  # type: ignore[no-untyped-d
     """A new database with the Ecliptix schema deployed by persistor; None if that failed."""
     db = R.fresh_db(name)
     dburl = T.url(db)
-    _, rc = R.run_cmd(T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), f"{name}_deploy")
+    _, rc = R.run_cmd(
+        T.Cmd([str(T.VENV / "persistor"), "migrate", "--url", dburl]), f"{name}_deploy"
+    )
     if rc != 0:
         return None
     with psycopg.connect(dburl, autocommit=True) as c:
-        c.execute(f"ALTER DATABASE \"{db}\" SET search_path = public")
+        c.execute(f'ALTER DATABASE "{db}" SET search_path = public')
     return dburl
 
 
 def run(quick: bool, log: Callable[[str], None]) -> dict:
     import run as R
+
     from persistor.ecliptix.otp import hash_otp
 
     counts = [1, 4, 16, 64] if not quick else [1, 4, 16]
@@ -266,8 +344,12 @@ def run(quick: bool, log: Callable[[str], None]) -> dict:
     otp_hash, otp_salt = hash_otp("123456")  # once: scrypt stays out of the measurement
     script = R.WORK / "e1_flow.sql"
     script.write_text(PGBENCH_SCRIPT.format(hash=otp_hash, salt=otp_salt))
-    out: dict = {"seconds_per_point": seconds, "points": [], "pgbench_threads": PGBENCH_THREADS,
-                 "pgbench_script": "bench/work/e1_flow.sql (generated from bench/e1.py PGBENCH_SCRIPT)"}
+    out: dict = {
+        "seconds_per_point": seconds,
+        "points": [],
+        "pgbench_threads": PGBENCH_THREADS,
+        "pgbench_script": "bench/work/e1_flow.sql (generated from bench/e1.py PGBENCH_SCRIPT)",
+    }
     for n in counts:
         point: dict = {"clients": n}
         sides = [("persistor", workers(n)), ("pgbench", 0), ("psycopg_floor", workers(n))]
@@ -281,11 +363,15 @@ def run(quick: bool, log: Callable[[str], None]) -> dict:
             if side == "pgbench":
                 point[side] = run_pgbench(dburl, n, seconds, script)
             else:
-                point[side] = run_persistor(dburl, n, seconds, otp_hash, otp_salt, processes,
-                                            floor=side == "psycopg_floor")
+                point[side] = run_persistor(
+                    dburl, n, seconds, otp_hash, otp_salt, processes, floor=side == "psycopg_floor"
+                )
         g = point["pgbench"].get("flows_per_s")
-        for side, key in (("persistor", "ratio"), ("persistor_per_process", "ratio_per_process"),
-                          ("psycopg_floor", "ratio_floor")):
+        for side, key in (
+            ("persistor", "ratio"),
+            ("persistor_per_process", "ratio_per_process"),
+            ("psycopg_floor", "ratio_floor"),
+        ):
             if side in point:
                 point[key] = point[side]["flows_per_s"] / g if g else None
         p = point["persistor"]
@@ -294,9 +380,11 @@ def run(quick: bool, log: Callable[[str], None]) -> dict:
             pp = point["persistor_per_process"]
             extra = f"; one process per client {pp['flows_per_s']:.1f} flows/s, ratio {_round(point['ratio_per_process'])}"
         fl = point["psycopg_floor"]
-        log(f"E1 {n:>2} clients: persistor {p['flows_per_s']:.1f} flows/s in {p['processes']} processes "
+        log(
+            f"E1 {n:>2} clients: persistor {p['flows_per_s']:.1f} flows/s in {p['processes']} processes "
             f"({p['errors']} errors), pgbench {g} flows/s, ratio {_round(point['ratio'])}; bare psycopg "
-            f"{fl['flows_per_s']:.1f} flows/s ({fl['errors']} errors), ratio {_round(point['ratio_floor'])}{extra}")
+            f"{fl['flows_per_s']:.1f} flows/s ({fl['errors']} errors), ratio {_round(point['ratio_floor'])}{extra}"
+        )
         out["points"].append(point)
     return out  # run.py drops the bench databases
 

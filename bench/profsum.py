@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -36,8 +37,11 @@ def summarise(raw: str, top: int = 25) -> dict:
             count = int(n)
         except ValueError:
             continue
-        frames = [_key(f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
+        frames = [
+            _key(f)
+            for f in stack.split(";")
+            if f and not f.startswith("process ") and not f.startswith("thread ")
+        ]
         if not frames:
             continue
         total += count
@@ -68,7 +72,12 @@ def categories(raw: str) -> dict[str, float]:
         leaf = frames[-1] if frames else ""
         if any("_find_and_load" in f for f in frames):
             cat["importing modules"] += count
-        elif "Connection.wait" in leaf or "selectors.py" in leaf or "waiting" in leaf or "_connect_gen" in leaf:
+        elif (
+            "Connection.wait" in leaf
+            or "selectors.py" in leaf
+            or "waiting" in leaf
+            or "_connect_gen" in leaf
+        ):
             cat["waiting on PostgreSQL (psycopg wait)"] += count
         elif leaf.startswith("persistor/"):
             cat["persistor code (self)"] += count
@@ -85,7 +94,7 @@ if __name__ == "__main__":
     import sys
 
     for path in sys.argv[1:]:
-        raw = open(path).read()
+        raw = Path(path).read_text()
         s = summarise(raw, 15)
         print(f"== {path}: {s['samples']} samples")
         for k, v in categories(raw).items():

@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tools as T  # noqa: E402
-import workloads as W  # noqa: E402
+import tools as T
+import workloads as W
 
 BENCH = T.BENCH
 WORK = BENCH / "work"
@@ -57,7 +57,9 @@ def drop_db(db: str) -> None:
 
 def drop_all_bench_dbs() -> None:
     with admin() as c:
-        for (name,) in c.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"]):
+        for (name,) in c.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [DB_PREFIX + "%"]
+        ):
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -72,8 +74,14 @@ def run_cmd(cmd: T.Cmd, tag: str) -> tuple[float, int]:
         out.write(f"$ {cmd.text()}\n")
         out.flush()
         t0 = time.perf_counter()
-        rc = subprocess.run(cmd.argv, cwd=cmd.cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL).returncode
+        rc = subprocess.run(
+            cmd.argv,
+            cwd=cmd.cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        ).returncode
         elapsed = time.perf_counter() - t0
         out.write(f"\n# exit {rc}, {elapsed:.3f} s\n")
     return elapsed, rc
@@ -111,8 +119,16 @@ def bench_tools(tools: list[T.Tool], repeats: int, n1: int, n4: int, slow: float
         for name, body, _, _ in W.TRAPS:
             t.layout(WORK / "trap" / name / t.name, [(f"trap_{name}", body)])
     res: dict[str, dict] = {
-        t.name: {"label": t.label, "w1": [], "w2": [], "w3": [], "w4": [], "failures": [],
-                 "w4_correct": None, "traps": {}}
+        t.name: {
+            "label": t.label,
+            "w1": [],
+            "w2": [],
+            "w3": [],
+            "w4": [],
+            "failures": [],
+            "w4_correct": None,
+            "traps": {},
+        }
         for t in tools
     }
     reps = {t.name: repeats for t in tools}
@@ -127,18 +143,28 @@ def bench_tools(tools: list[T.Tool], repeats: int, n1: int, n4: int, slow: float
             if rc == 0:
                 r["w1"].append(secs)
             else:
-                r["failures"].append(f"W1 run {rep}: exit {rc} (see work/logs/{t.name}_w1_{rep}.log)")
+                r["failures"].append(
+                    f"W1 run {rep}: exit {rc} (see work/logs/{t.name}_w1_{rep}.log)"
+                )
             if rep == 0 and secs > slow and repeats > 3:
                 reps[t.name] = 3
             if rc == 0:
                 rr = t.rerun(d1, db)
                 if rr is not None:
                     secs, rc = run_cmd(rr, f"{t.name}_w2_{rep}")
-                    (r["w2"].append(secs) if rc == 0 else r["failures"].append(f"W2 run {rep}: exit {rc}"))
+                    (
+                        r["w2"].append(secs)
+                        if rc == 0
+                        else r["failures"].append(f"W2 run {rep}: exit {rc}")
+                    )
                 st = t.status(d1, db)
                 if st is not None:
                     secs, rc = run_cmd(st, f"{t.name}_w3_{rep}")
-                    (r["w3"].append(secs) if rc == 0 else r["failures"].append(f"W3 run {rep}: exit {rc}"))
+                    (
+                        r["w3"].append(secs)
+                        if rc == 0
+                        else r["failures"].append(f"W3 run {rep}: exit {rc}")
+                    )
             drop_db(db)
             db = fresh_db(f"{t.name}_w4")
             secs, rc = run_cmd(t.apply(WORK / "w4" / t.name, db), f"{t.name}_w4_{rep}")
@@ -147,12 +173,19 @@ def bench_tools(tools: list[T.Tool], repeats: int, n1: int, n4: int, slow: float
             if ok:
                 r["w4"].append(secs)
             else:
-                r["failures"].append(f"W4 run {rep}: exit {rc}, {sum(v['pass'] for v in correct.values())}/{len(checks)} checks")
+                r["failures"].append(
+                    f"W4 run {rep}: exit {rc}, {sum(v['pass'] for v in correct.values())}/{len(checks)} checks"
+                )
             if r["w4_correct"] is None:
                 r["w4_correct"] = {k: f"{v['pass']}/{v['total']}" for k, v in correct.items()}
             drop_db(db)
-        log(f"repeat {rep + 1}/{repeats}: " + ", ".join(
-            f"{t.name} {res[t.name]['w1'][-1]:.2f}" if res[t.name]["w1"] else f"{t.name} FAIL" for t in tools))
+        log(
+            f"repeat {rep + 1}/{repeats}: "
+            + ", ".join(
+                f"{t.name} {res[t.name]['w1'][-1]:.2f}" if res[t.name]["w1"] else f"{t.name} FAIL"
+                for t in tools
+            )
+        )
     # Each trap alone, once per tool: pass/fail independent of the other traps.
     for t in tools:
         for name, _body, check, expected in W.TRAPS:
@@ -179,11 +212,21 @@ def bench_w5(repeats: int, n5: int) -> dict:
     db = fresh_db("w5")
     log(f"W5: applying {n5} scripts with persistor migrate (timed once)")
     apply_s, rc = run_cmd(p.apply(d, db), "persistor_w5_apply")
-    out: dict = {"n": n5, "apply_s": apply_s, "apply_rc": rc, "status": [], "validate": [], "rerun": []}
+    out: dict = {
+        "n": n5,
+        "apply_s": apply_s,
+        "apply_rc": rc,
+        "status": [],
+        "validate": [],
+        "rerun": [],
+    }
     if rc == 0:
         for i in range(repeats):
-            for what, cmd in (("status", p.status(d, db)), ("validate", p.validate(d, db)),
-                              ("rerun", p.apply(d, db))):
+            for what, cmd in (
+                ("status", p.status(d, db)),
+                ("validate", p.validate(d, db)),
+                ("rerun", p.apply(d, db)),
+            ):
                 s, rc2 = run_cmd(cmd, f"persistor_w5_{what}_{i}")
                 if rc2 == 0:
                     out[what].append(s)
@@ -213,20 +256,40 @@ def bench_startup(w1db: str | None, runs: int) -> dict:
         if sh.which("hyperfine"):
             jf = WORK / "hyperfine.json"
             import shlex
-            subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", str(runs), "--export-json", str(jf),
-                            "--style", "none", shlex.join(argv)], capture_output=True, text=True)
+
+            subprocess.run(
+                [
+                    "hyperfine",
+                    "-N",
+                    "--warmup",
+                    "2",
+                    "--runs",
+                    str(runs),
+                    "--export-json",
+                    str(jf),
+                    "--style",
+                    "none",
+                    shlex.join(argv),
+                ],
+                capture_output=True,
+                text=True,
+            )
             try:
                 h = json.loads(jf.read_text())["results"][0]
                 out["results"][label] = {"median": h["median"], "mean": h["mean"], "min": h["min"]}
                 continue
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         xs = []
         for _ in range(runs):
             t0 = time.perf_counter()
             subprocess.run(argv, capture_output=True)
             xs.append(time.perf_counter() - t0)
-        out["results"][label] = {"median": statistics.median(xs), "mean": statistics.mean(xs), "min": min(xs)}
+        out["results"][label] = {
+            "median": statistics.median(xs),
+            "mean": statistics.mean(xs),
+            "min": min(xs),
+        }
     return out
 
 
@@ -241,8 +304,20 @@ def profile(name: str, cmd: T.Cmd) -> dict:
     out = WORK / "profiles"
     out.mkdir(parents=True, exist_ok=True)
     raw = out / f"{name}.txt"
-    argv = [str(pyspy), "record", "--rate", "250", "--format", "raw", "--output", str(raw),
-            "--nonblocking", "--idle", "--", *cmd.argv]
+    argv = [
+        str(pyspy),
+        "record",
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(raw),
+        "--nonblocking",
+        "--idle",
+        "--",
+        *cmd.argv,
+    ]
     t0 = time.perf_counter()
     r = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **cmd.env})
     wall = time.perf_counter() - t0
@@ -264,13 +339,25 @@ def machine() -> dict:
 
     with admin() as c:
         pgv = c.execute("SELECT version()").fetchone()[0]
-        settings = {k: c.execute(f"SHOW {k}").fetchone()[0]
-                    for k in ("shared_buffers", "synchronous_commit", "fsync", "wal_level", "max_connections")}
+        settings = {
+            k: c.execute(f"SHOW {k}").fetchone()[0]
+            for k in (
+                "shared_buffers",
+                "synchronous_commit",
+                "fsync",
+                "wal_level",
+                "max_connections",
+            )
+        }
     return {
-        "nproc": sh("nproc"), "free_h": sh("free -h"),
+        "nproc": sh("nproc"),
+        "free_h": sh("free -h"),
         "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
-        "loadavg_start": sh("cat /proc/loadavg"), "kernel": platform.release(),
-        "postgres": pgv, "postgres_settings": settings, "python": sys.version.split()[0],
+        "loadavg_start": sh("cat /proc/loadavg"),
+        "kernel": platform.release(),
+        "postgres": pgv,
+        "postgres_settings": settings,
+        "python": sys.version.split()[0],
     }
 
 
@@ -279,7 +366,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, small N")
     ap.add_argument("--repeats", type=int)
     ap.add_argument("--only", help="comma-separated tool names")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: tools,w5,e1,startup,profile")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: tools,w5,e1,startup,profile"
+    )
     args = ap.parse_args()
     quick = args.quick
     repeats = args.repeats or (1 if quick else 5)
@@ -300,11 +389,16 @@ def main() -> int:
         (skipped.__setitem__(t.name, why) if why else tools.append(t))
     report: dict = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "quick": quick, "repeats": repeats, "n": {"w1": n1, "w4": n4, "w5": n5},
+        "quick": quick,
+        "repeats": repeats,
+        "n": {"w1": n1, "w4": n4, "w5": n5},
         "machine": machine(),
-        "versions": {t.name: t.version() for t in tools} | {"pgbench": T._out(["pgbench", "--version"])},
+        "versions": {t.name: t.version() for t in tools}
+        | {"pgbench": T._out(["pgbench", "--version"])},
         "not_installed": skipped,
-        "install_log": (T.TOOLS / "install.log").read_text() if (T.TOOLS / "install.log").exists() else "",
+        "install_log": (T.TOOLS / "install.log").read_text()
+        if (T.TOOLS / "install.log").exists()
+        else "",
     }
     log(f"tools: {[t.name for t in tools]}; not available: {skipped}")
 
@@ -343,7 +437,7 @@ def main() -> int:
         log("E1: Ecliptix flow vs pgbench")
         report["e1"] = e1.run(quick=quick, log=log)
     drop_all_bench_dbs()
-    report["loadavg_end"] = open("/proc/loadavg").read().strip()
+    report["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
     report["elapsed_s"] = round(time.time() - started, 1)
 
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")

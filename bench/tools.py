@@ -71,13 +71,17 @@ class Tool:
 def _out(argv: list[str], **kw: object) -> str:
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)  # type: ignore[call-overload]
-        return (r.stdout + r.stderr).strip().splitlines()[0] if (r.stdout + r.stderr).strip() else "?"
-    except Exception as exc:  # noqa: BLE001
+        return (
+            (r.stdout + r.stderr).strip().splitlines()[0] if (r.stdout + r.stderr).strip() else "?"
+        )
+    except Exception as exc:
         return f"? ({exc})"
 
 
 def _pip_version(dist: str) -> str:
-    return _out([str(VENV / "python"), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"])
+    return _out(
+        [str(VENV / "python"), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"]
+    )
 
 
 def _write(d: Path, files: dict[str, str]) -> None:
@@ -106,7 +110,9 @@ class PsqlOneTx(Tool):
         _write(d, {"all.sql": "".join(sql for _, sql in migrations)})
 
     def apply(self, d: Path, db: str) -> Cmd:
-        return Cmd([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(d / "all.sql"), url(db)])
+        return Cmd(
+            [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", str(d / "all.sql"), url(db)]
+        )
 
     def rerun(self, d: Path, db: str) -> Cmd:
         # No history to read: the floor of a re-run is a connection and one round trip.
@@ -127,7 +133,7 @@ class PsqlPerFile(Tool):
 
     def apply(self, d: Path, db: str) -> Cmd:
         script = (
-            f'for f in {shlex.quote(str(d))}/*.sql; do '
+            f"for f in {shlex.quote(str(d))}/*.sql; do "
             f'{PSQL} -X -q -v ON_ERROR_STOP=1 -1 -f "$f" {shlex.quote(url(db))} || exit 1; done'
         )
         return Cmd(["bash", "-c", script])
@@ -209,13 +215,16 @@ class Persistor(Tool):
     name, label = "persistor", "persistor"
 
     def missing(self) -> str | None:
-        return None if (VENV / "persistor").exists() else "persistor not installed in the bench venv"
+        return (
+            None if (VENV / "persistor").exists() else "persistor not installed in the bench venv"
+        )
 
     def version(self) -> str:
         rev = _out(["git", "-C", str(BENCH.parent), "rev-parse", "--short", "HEAD"])
         dirty = subprocess.run(
             ["git", "-C", str(BENCH.parent), "status", "--porcelain", "--", "src"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         return f"{_out([str(VENV / 'persistor'), '--version'])} (git {rev}{', src/ modified' if dirty else ''})"
 
@@ -249,10 +258,13 @@ class Dbmate(Tool):
         return _out([str(NPM_BIN / "dbmate"), "--version"])
 
     def layout(self, d: Path, migrations: list[tuple[str, str]]) -> None:
-        _write(d, {
-            f"{i:05d}_{n}.sql": f"-- migrate:up\n{s}\n-- migrate:down\n"
-            for i, (n, s) in enumerate(migrations, 1)
-        })
+        _write(
+            d,
+            {
+                f"{i:05d}_{n}.sql": f"-- migrate:up\n{s}\n-- migrate:down\n"
+                for i, (n, s) in enumerate(migrations, 1)
+            },
+        )
 
     def _cmd(self, what: str, d: Path, db: str) -> Cmd:
         return Cmd(
@@ -271,23 +283,38 @@ class NodePgMigrate(Tool):
     name, label = "node_pg_migrate", "node-pg-migrate"
 
     def missing(self) -> str | None:
-        return None if (NPM_BIN / "node-pg-migrate").exists() else "npm package node-pg-migrate not installed"
+        return (
+            None
+            if (NPM_BIN / "node-pg-migrate").exists()
+            else "npm package node-pg-migrate not installed"
+        )
 
     def version(self) -> str:
-        v = _out(["node", "-e", "console.log(require(process.argv[1]).version)",
-                  str(TOOLS / "npm" / "node_modules" / "node-pg-migrate" / "package.json")])
+        v = _out(
+            [
+                "node",
+                "-e",
+                "console.log(require(process.argv[1]).version)",
+                str(TOOLS / "npm" / "node_modules" / "node-pg-migrate" / "package.json"),
+            ]
+        )
         return f"node-pg-migrate {v} (node {_out(['node', '--version'])})"
 
     def layout(self, d: Path, migrations: list[tuple[str, str]]) -> None:
-        _write(d, {
-            f"{i:05d}_{n}.sql": f"-- Up Migration\n{s}\n-- Down Migration\n"
-            for i, (n, s) in enumerate(migrations, 1)
-        })
+        _write(
+            d,
+            {
+                f"{i:05d}_{n}.sql": f"-- Up Migration\n{s}\n-- Down Migration\n"
+                for i, (n, s) in enumerate(migrations, 1)
+            },
+        )
 
     def apply(self, d: Path, db: str) -> Cmd:
         # Defaults kept: node-pg-migrate runs all pending migrations in ONE transaction.
-        return Cmd([str(NPM_BIN / "node-pg-migrate"), "up", "-m", str(d), "--no-verbose"],
-                   env={"DATABASE_URL": url(db)})
+        return Cmd(
+            [str(NPM_BIN / "node-pg-migrate"), "up", "-m", str(d), "--no-verbose"],
+            env={"DATABASE_URL": url(db)},
+        )
 
 
 class Yoyo(Tool):
@@ -303,7 +330,9 @@ class Yoyo(Tool):
         _write(d, {f"{i:05d}_{n}.sql": s for i, (n, s) in enumerate(migrations, 1)})
 
     def _cmd(self, what: str, d: Path, db: str) -> Cmd:
-        return Cmd([str(VENV / "yoyo"), what, "--batch", "--no-config-file", "--database", url(db), str(d)])
+        return Cmd(
+            [str(VENV / "yoyo"), what, "--batch", "--no-config-file", "--database", url(db), str(d)]
+        )
 
     def apply(self, d: Path, db: str) -> Cmd:
         return self._cmd("apply", d, db)
@@ -351,8 +380,10 @@ class Alembic(Tool):
         _write(d, files)
 
     def _cmd(self, d: Path, db: str, *args: str) -> Cmd:
-        return Cmd([str(VENV / "alembic"), "-c", str(d / "alembic.ini"), *args],
-                   env={"BENCH_DB_URL": url(db).replace("postgresql://", "postgresql+psycopg2://")})
+        return Cmd(
+            [str(VENV / "alembic"), "-c", str(d / "alembic.ini"), *args],
+            env={"BENCH_DB_URL": url(db).replace("postgresql://", "postgresql+psycopg2://")},
+        )
 
     def apply(self, d: Path, db: str) -> Cmd:
         return self._cmd(d, db, "upgrade", "head")
@@ -374,11 +405,28 @@ class Pyway(Tool):
         _write(d, {f"V1_{i:05d}__{n}.sql": s for i, (n, s) in enumerate(migrations, 1)})
 
     def _cmd(self, what: str, d: Path, db: str) -> Cmd:
-        return Cmd([str(VENV / "pyway"), what, "--database-type", "postgres",
-                    "--database-host", PG_HOST, "--database-port", PG_PORT,
-                    "--database-name", db, "--database-username", PG_USER,
-                    "--database-password", "", "--database-table", "pyway_history",
-                    "--database-migration-dir", str(d)])
+        return Cmd(
+            [
+                str(VENV / "pyway"),
+                what,
+                "--database-type",
+                "postgres",
+                "--database-host",
+                PG_HOST,
+                "--database-port",
+                PG_PORT,
+                "--database-name",
+                db,
+                "--database-username",
+                PG_USER,
+                "--database-password",
+                "",
+                "--database-table",
+                "pyway_history",
+                "--database-migration-dir",
+                str(d),
+            ]
+        )
 
     def apply(self, d: Path, db: str) -> Cmd:
         return self._cmd("migrate", d, db)
@@ -415,8 +463,10 @@ class Sqitch(Tool):
 
     def _cmd(self, d: Path, db: str, *args: str) -> Cmd:
         target = f"db:pg://{PG_USER}@{PG_HOST}:{PG_PORT}/{db}"
-        return Cmd(["sqitch", "--chdir", str(d), *args, target],
-                   env={"SQITCH_FULLNAME": "Bench", "SQITCH_EMAIL": "bench@example.invalid"})
+        return Cmd(
+            ["sqitch", "--chdir", str(d), *args, target],
+            env={"SQITCH_FULLNAME": "Bench", "SQITCH_EMAIL": "bench@example.invalid"},
+        )
 
     def apply(self, d: Path, db: str) -> Cmd:
         return self._cmd(d, db, "deploy")
@@ -426,6 +476,15 @@ class Sqitch(Tool):
 
 
 ALL: list[Tool] = [
-    PsqlOneTx(), PsqlPerFile(), PythonFloor(), PythonFloorTx(), Persistor(), Dbmate(), NodePgMigrate(),
-    Alembic(), Yoyo(), Pyway(), Sqitch(),
+    PsqlOneTx(),
+    PsqlPerFile(),
+    PythonFloor(),
+    PythonFloorTx(),
+    Persistor(),
+    Dbmate(),
+    NodePgMigrate(),
+    Alembic(),
+    Yoyo(),
+    Pyway(),
+    Sqitch(),
 ]

@@ -89,7 +89,7 @@ TRAPS: list[tuple[str, str, str, str]] = [
     (
         "json_colon_percent",
         "CREATE TABLE w4_json (doc jsonb);\n"
-        "INSERT INTO w4_json VALUES ('{\"a\":1,\"name\":\":name\",\"pct\":\"50%\",\"fmt\":\"%(x)s %s\"}');\n"
+        'INSERT INTO w4_json VALUES (\'{"a":1,"name":":name","pct":"50%","fmt":"%(x)s %s"}\');\n'
         "CREATE FUNCTION w4_trap_json() RETURNS text LANGUAGE sql\n"
         "    AS $$ SELECT (doc->>'name') || (doc->>'pct') || (doc->>'a') || (doc->>'fmt') FROM w4_json $$;\n",
         "SELECT w4_trap_json()",
