@@ -121,20 +121,28 @@ def test_session_lock_refuses_a_server_session_shared_through_a_pooler(
         h.drop_database(rel_admin, url)
 
 
-def test_session_lock_moved_to_another_server_session_is_reported(
+def test_session_lock_moved_to_another_server_session_commits_nothing_more(
     rel_admin: str, recycling_bouncer: pb.PgBouncer, tmp_path: Path
 ) -> None:
     # The lock is taken on one server connection; PgBouncer retires it after
-    # the 2 s script, so the rest of the run (the unlock included) happens on
-    # a new one: the lock protected nothing from then on, and the user is told.
+    # the 2 s script, so V2 runs on a new server session that the lock does
+    # not cover (the old one's end released it: anyone could have taken it).
+    # V2 must not commit, and the user must be told why and what to do.
     (tmp_path / "V1__slow.sql").write_text("CREATE TABLE a (id int);\nSELECT pg_sleep(2);\n")
     (tmp_path / "V2__quick.sql").write_text("CREATE TABLE b (id int);\n")
     url = h.create_database(rel_admin)
     try:
         r = h.run("migrate", recycling_bouncer.url_for(url), tmp_path)
-        assert r.code == 0, r.err  # the scripts themselves are fine: each is atomic
-        assert "the migration lock, taken on server session pid" in r.err
-        assert "was not held by this connection's session" in r.err
-        assert "--lock-mode table" in r.err
+        assert r.code == 6, r.err
+        assert "moved this migrator between server sessions" in r.err
+        assert "Nothing more was committed" in r.err and "--lock-mode table" in r.err
+        assert "was not held by this connection's session" in r.err  # the unlock says so too
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT script FROM schema_history").fetchall()
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            ).fetchall()
+        assert rows == [("V1__slow.sql",)]
+        assert tables == [("a",), ("schema_history",)]
     finally:
         h.drop_database(rel_admin, url)

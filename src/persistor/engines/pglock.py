@@ -40,8 +40,8 @@ def lock_key(schema: str, history_table: str) -> int:
 @contextmanager
 def advisory_lock(
     conn: psycopg.Connection[Any], key: int, timeout: float, on_wait: WaitCallback
-) -> Iterator[None]:
-    """Hold a session advisory lock while inside.
+) -> Iterator[int]:
+    """Hold a session advisory lock while inside; yields the pid of the server session holding it.
 
     Advisory locks are re-entrant per server session, so a session that
     already holds ours before we asked is shared with another client: a
@@ -76,7 +76,7 @@ def advisory_lock(
 
     wait_for_lock(try_once, holder, timeout, on_wait)
     try:
-        yield
+        yield taken_on[0]
     finally:
         if not conn.closed:
             # if the session is gone, the lock went with it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -78,8 +79,11 @@ class PostgresEngine(Engine):
         self._prefix: list[str] = []  # sent ahead of the next statement
         self._pending: list[str] = []  # sent with the next COMMIT
         self._committed = False  # whether the final durability flush is needed
-        self._fence: str | None = None  # table lock mode: the ownership check
-        self._still_held: Callable[[], bool] | None = None
+        # Sent before each COMMIT while the lock is held: fails (division by
+        # zero) unless this transaction runs under the lock; then _lost says why.
+        self._fence: str | None = None
+        self._lost: Callable[[], LockLostError] = _lease_lost
+        self._still_held: Callable[[], bool] | None = None  # table lock mode
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn = psycopg.connect(
@@ -120,12 +124,19 @@ class PostgresEngine(Engine):
                 self.lock_lease,
             ) as held:
                 self._fence, self._still_held = held.fence, held.still_held
+                self._lost = _lease_lost
                 try:
                     yield
                 finally:
                     self._fence, self._still_held = None, None
             return
-        with advisory_lock(self.conn, lock_key(self.schema, self.history_table), timeout, on_wait):
+        key = lock_key(self.schema, self.history_table)
+        with advisory_lock(self.conn, key, timeout, on_wait) as pid:
+            # The lock belongs to one server session. A transaction pooler (or
+            # a reset connection) can run later transactions on another, which
+            # the lock does not cover: such a commit must fail, not go through.
+            self._fence = f"SELECT 1 / (pg_backend_pid() = {pid:d})::int"
+            self._lost = partial(_session_moved, pid)
             # Each script still commits atomically with its history row, but
             # without waiting for its own WAL flush; one synchronous commit at
             # the end makes the run durable before persistor reports success.
@@ -136,6 +147,7 @@ class PostgresEngine(Engine):
             try:
                 yield
             finally:
+                self._fence = None
                 if not self.conn.closed:
                     with contextlib.suppress(psycopg.Error):
                         self.conn.execute(b"SET synchronous_commit TO on")
@@ -249,7 +261,7 @@ class PostgresEngine(Engine):
         except psycopg.errors.DivisionByZero:
             if self._fence is None or self._fence not in statements:
                 raise
-            raise _lost_lock() from None
+            raise self._lost() from None
 
     def prepare_script(self) -> None:
         # Scripts may change search_path; every script starts from the target schema.
@@ -286,7 +298,7 @@ class PostgresEngine(Engine):
             if self._still_held is not None and not self._still_held():
                 # A stalled migrator whose lease ran out: its statement most
                 # likely failed because another migrator did the work meanwhile.
-                raise _lost_lock() from None
+                raise _lease_lost() from None
             diag = exc.diag
             position = int(diag.statement_position) if diag.statement_position else None
             if position is not None:
@@ -374,10 +386,20 @@ class PostgresEngine(Engine):
         return syntax_problems(text)
 
 
-def _lost_lock() -> LockLostError:
+def _lease_lost() -> LockLostError:
     return LockLostError(
         "lost the migration lock: its lease ran out while this migrator was stalled "
         "and another migrator took over; nothing more was committed. Run migrate again"
+    )
+
+
+def _session_moved(pid: int) -> LockLostError:
+    return LockLostError(
+        f"lost the migration lock: it is held by server session pid {pid}, but this "
+        "transaction ran on another one, where the lock does not keep other migrators out: "
+        "a transaction pooler (or a reset server connection) moved this migrator between "
+        "server sessions. Nothing more was committed. Use --lock-mode table behind a "
+        "transaction pooler, then run migrate again"
     )
 
 
