@@ -219,8 +219,9 @@ def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
 
 
 def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Identifier) -> None:
-    # Several migrators may create it at once; PostgreSQL's IF NOT EXISTS can
-    # still collide on the catalog's unique indexes, which means it exists.
+    # Several migrators may create it at once. IF NOT EXISTS is no guard
+    # against a concurrent creation: the loser fails on the catalog's unique
+    # indexes or finds the name just taken, and either way the object exists.
     statements = [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)),
         sql.SQL(
@@ -229,7 +230,12 @@ def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Ide
         ).format(name),
     ]
     for statement in statements:
-        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+        with contextlib.suppress(
+            psycopg.errors.UniqueViolation,
+            psycopg.errors.DuplicateObject,
+            psycopg.errors.DuplicateTable,
+            psycopg.errors.DuplicateSchema,
+        ):
             conn.execute(statement)
 
 
