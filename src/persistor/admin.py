@@ -24,7 +24,7 @@ from persistor.results import (
     UndoResult,
 )
 from persistor.session import EventCallback, load_scripts, open_session, parse_target, resolve_url
-from persistor.settings import Settings
+from persistor.settings import PACKAGED_MIGRATIONS, Settings
 from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, scrub
 
 if TYPE_CHECKING:
@@ -37,6 +37,14 @@ def new_script(settings: Settings, name: str) -> NewScriptResult:
     slug = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
     if not slug:
         raise UsageError(f"cannot make a file name from {name!r}; use letters and digits")
+    if not settings.locations_configured and settings.locations == (PACKAGED_MIGRATIONS,):
+        # The default location is inside the installed package: a new file
+        # there is lost on upgrade and lands in everyone's Ecliptix database.
+        raise UsageError(
+            "new needs your migrations folder: give --location DIR, PERSISTOR_LOCATIONS or "
+            "locations in persistor.toml. Without one, persistor uses its packaged Ecliptix "
+            "migrations, which new does not write into"
+        )
     location = settings.locations[0]
     if location.exists() and not location.is_dir():
         raise UsageError(f"{location} is not a folder; give --location a migrations folder")

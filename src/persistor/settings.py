@@ -28,6 +28,9 @@ class Settings:
 
     url: str | None = None
     locations: tuple[Path, ...] = (PACKAGED_MIGRATIONS,)
+    # Whether locations came from the command line, environment or a config
+    # file, rather than defaulting to the packaged Ecliptix migrations.
+    locations_configured: bool = False
     schema: str | None = None
     history_table: str = DEFAULT_HISTORY_TABLE
     placeholders: Mapping[str, str] = field(default_factory=dict)
@@ -189,7 +192,9 @@ def load_settings(
                 merged[key] = value
     settings = Settings(config_file=found)
     if merged.get("locations"):
-        settings = replace(settings, locations=tuple(merged["locations"]))
+        settings = replace(
+            settings, locations=tuple(merged["locations"]), locations_configured=True
+        )
     if "embedded_dir" in merged:
         settings = replace(settings, embedded_dir=merged["embedded_dir"][0])
     return replace(

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from persistor.cli.main import cli as click_group
+from persistor.settings import PACKAGED_MIGRATIONS
 from tests.migrator.conftest import write
 from tests.migrator.test_migrate import history, tables
 from tests.security.conftest import url_as
@@ -110,6 +111,21 @@ def test_new_matches_numbering_width(cli: Any, migrations: Path) -> None:
 def test_new_in_empty_folder_starts_at_001(cli: Any, migrations: Path) -> None:
     assert cli("new", "init", "--location", str(migrations)).code == 0
     assert (migrations / "V001__init.sql").is_file()
+
+
+def test_new_without_a_location_will_not_write_into_the_package(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no persistor.toml here
+    monkeypatch.delenv("PERSISTOR_LOCATIONS", raising=False)
+    packaged = sorted(p.name for p in PACKAGED_MIGRATIONS.iterdir())
+    result = cli("new", "add thing")
+    assert result.code == 2
+    assert "new needs your migrations folder: give --location DIR" in result.err
+    assert sorted(p.name for p in PACKAGED_MIGRATIONS.iterdir()) == packaged
+    monkeypatch.setenv("PERSISTOR_LOCATIONS", "db")
+    assert cli("new", "add thing").code == 0
+    assert (tmp_path / "db" / "V001__add_thing.sql").is_file()
 
 
 def test_new_into_a_file_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
