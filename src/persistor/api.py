@@ -21,7 +21,8 @@ from persistor.admin import (
 )
 from persistor.core import planner
 from persistor.core.planner import Plan
-from persistor.core.scripts import ScriptKind, Version
+from persistor.core.scripts import Discovery, ScriptKind, Version
+from persistor.engines.base import StatementFailed
 from persistor.errors import PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
@@ -31,12 +32,13 @@ from persistor.results import (
     StatusResult,
     ValidateResult,
 )
-from persistor.session import EventCallback, load_scripts, open_session, parse_target
+from persistor.session import EventCallback, Session, load_scripts, open_session, parse_target
 from persistor.settings import Settings
 from persistor.urls import scheme_of
 
 if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
+    from persistor.core.source import ExpandedScript
 
 
 def _prepare_all(
@@ -89,42 +91,65 @@ def migrate(
                 raise ValidationError([*plan.problems, *problems])
             planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
             return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
-        with s.locked():
-            s.engine.ensure_history()
-            history = s.engine.read_history()
-            plan = planner.plan(discovery, sources, history, target=goal, out_of_order=ooo)
-            prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
-            if plan.problems or problems:
-                raise ValidationError([*plan.problems, *problems])
-            if not prepared:
-                return MigrateResult(s.database, (), plan.current_version)
-            from persistor.core.runner import run_script
+        applied: list[AppliedScript] = []
+        try:
+            with s.locked():
+                return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+        except StatementFailed as exc:
+            # SQLite, or --single-transaction: the run is one transaction, and
+            # what only COMMIT checks (deferred constraints) fails it whole.
+            from persistor.core.runner import commit_failure
 
-            rank = max((r.installed_rank for r in history), default=0)
-            applied: list[AppliedScript] = []
-            total = len(prepared)
+            names = ", ".join(a.script for a in applied) or "no script"
+            raise commit_failure(
+                "the run", exc, f"Nothing of this run was applied ({names})"
+            ) from None
 
-            def run_all() -> None:
-                nonlocal rank
-                for n, script in enumerate(prepared, start=1):
-                    s.on_event(Event("start", script.file.name, n - 1, total))
-                    rank += 1
-                    elapsed = run_script(s.engine, script, rank)
-                    applied.append(_applied(script, elapsed))
-                    s.on_event(Event("applied", script.file.name, n, total))
 
-            if single_transaction:
-                with s.engine.transaction():
-                    run_all()
-            else:
-                run_all()
-            versions = [Version.parse(v) for v in (a.version for a in applied) if v]
-            current = plan.current_version
-            if versions:
-                newest = max(versions)
-                if current is None or Version.parse(current) < newest:
-                    current = newest.text
-            return MigrateResult(s.database, tuple(applied), current)
+def _apply_pending(
+    s: Session,
+    discovery: Discovery,
+    sources: dict[str, ExpandedScript],
+    goal: Version | None,
+    out_of_order: bool,
+    single_transaction: bool,
+    applied: list[AppliedScript],
+) -> MigrateResult:
+    """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
+    s.engine.ensure_history()
+    history = s.engine.read_history()
+    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
+    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
+    if plan.problems or problems:
+        raise ValidationError([*plan.problems, *problems])
+    if not prepared:
+        return MigrateResult(s.database, (), plan.current_version)
+    from persistor.core.runner import run_script
+
+    rank = max((r.installed_rank for r in history), default=0)
+    total = len(prepared)
+
+    def run_all() -> None:
+        nonlocal rank
+        for n, script in enumerate(prepared, start=1):
+            s.on_event(Event("start", script.file.name, n - 1, total))
+            rank += 1
+            elapsed = run_script(s.engine, script, rank)
+            applied.append(_applied(script, elapsed))
+            s.on_event(Event("applied", script.file.name, n, total))
+
+    if single_transaction:
+        with s.engine.transaction():
+            run_all()
+    else:
+        run_all()
+    versions = [Version.parse(v) for v in (a.version for a in applied) if v]
+    current = plan.current_version
+    if versions:
+        newest = max(versions)
+        if current is None or Version.parse(current) < newest:
+            current = newest.text
+    return MigrateResult(s.database, tuple(applied), current)
 
 
 def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:

@@ -119,6 +119,49 @@ def test_failing_statement_names_file_and_line_and_keeps_nothing(
         assert "SQLSTATE 42601" in result.err
 
 
+DEFERRED_VIOLATION = (
+    "CREATE TABLE parent (id int PRIMARY KEY);\n"
+    "CREATE TABLE child (pid int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+    "INSERT INTO child VALUES (42);\n"
+)
+
+
+def test_deferred_constraint_failing_at_commit_is_a_migration_error(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    # Every statement succeeds; the foreign key is checked only at COMMIT.
+    write(migrations, "V1__first.sql", "CREATE TABLE first (id int);\n")
+    write(migrations, "V2__deferred.sql", DEFERRED_VIOLATION)
+    result = cli("migrate", "--url", db_url, "--location", str(migrations))
+    assert result.code == 4, result.err
+    assert "failed at COMMIT, after its last statement" in result.err
+    assert "Traceback" not in result.err and "unexpected error" not in result.err
+    if db_url.startswith("sqlite"):
+        # SQLite checks deferred keys when the run's one transaction commits
+        assert "the run failed at COMMIT" in result.err
+        assert "Nothing of this run was applied (V1__first.sql, V2__deferred.sql)" in result.err
+        assert tables(db_url) == set()
+        status = cli("status", "--url", db_url, "--location", str(migrations), "--json")
+        assert status.json()["counts"] == {"pending": 2}
+    else:
+        assert "V2__deferred.sql failed at COMMIT" in result.err
+        assert "SQLSTATE 23503" in result.err and "Key (pid)=(42)" in result.err
+        assert tables(db_url) == {"first"}
+        assert [r[3] for r in history(db_url)] == ["V1__first.sql"]
+
+
+def test_single_transaction_failing_at_commit_keeps_nothing(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
+    write(migrations, "V1__first.sql", "CREATE TABLE first (id int);\n")
+    write(migrations, "V2__deferred.sql", DEFERRED_VIOLATION)
+    args = ("migrate", "--url", pg_db, "--location", str(migrations), "--single-transaction")
+    result = cli(*args)
+    assert result.code == 4, result.err
+    assert "the run failed at COMMIT" in result.err and "SQLSTATE 23503" in result.err
+    assert tables(pg_db) == set()
+
+
 def test_error_in_included_file_points_into_it(cli: Any, pg_db: str, migrations: Path) -> None:
     write(
         migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n"

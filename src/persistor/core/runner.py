@@ -142,6 +142,16 @@ def _row(
     )
 
 
+def commit_failure(what: str, exc: StatementFailed, kept: str) -> MigrationError:
+    """Return the error for a transaction that failed at COMMIT (a deferred constraint, say)."""
+    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+    message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
+    if exc.detail:
+        message += "\n" + exc.detail
+    message += f"\n{kept}; fix it and run migrate again."
+    return MigrationError(message, script=what, sqlstate=exc.sqlstate, server_message=exc.message)
+
+
 def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
     line = stmt.line
     if exc.position:
@@ -166,11 +176,16 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Apply one script and record it; return its execution time in milliseconds."""
     started = time.perf_counter()
     if script.transactional:
-        with engine.transaction():
-            engine.prepare_script()
-            _execute_all(engine, script, script.statements)
-            elapsed = int((time.perf_counter() - started) * 1000)
-            engine.insert_history(_row(script, rank, elapsed, True))
+        try:
+            with engine.transaction():
+                engine.prepare_script()
+                _execute_all(engine, script, script.statements)
+                elapsed = int((time.perf_counter() - started) * 1000)
+                engine.insert_history(_row(script, rank, elapsed, True))
+        except StatementFailed as exc:  # the statements ran: it failed as it committed
+            raise commit_failure(
+                script.file.name, exc, "Nothing of this script was applied"
+            ) from None
         return elapsed
     return _run_outside_transaction(engine, script, rank, started)
 

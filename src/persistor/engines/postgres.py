@@ -248,10 +248,13 @@ class PostgresEngine(Engine):
         del self._pending[mark:]
         try:
             self._send(statements)
-        except (psycopg.Error, LockLostError):
+        except (psycopg.Error, LockLostError) as exc:
             if depth == 0 and not self.conn.closed:
                 with contextlib.suppress(psycopg.Error):
                     self.conn.execute(b"ROLLBACK")
+            if isinstance(exc, psycopg.Error):
+                # e.g. a deferred constraint, checked only at COMMIT
+                raise _statement_failed(exc) from None
             raise
         self._committed = True
 
@@ -299,15 +302,7 @@ class PostgresEngine(Engine):
                 # A stalled migrator whose lease ran out: its statement most
                 # likely failed because another migrator did the work meanwhile.
                 raise _lease_lost() from None
-            diag = exc.diag
-            position = int(diag.statement_position) if diag.statement_position else None
-            if position is not None:
-                position = position - offset if position > offset else None
-            message = diag.message_primary or _first_line(str(exc))
-            extra = [x for x in (diag.message_detail, diag.message_hint, diag.context) if x]
-            raise StatementFailed(
-                message, exc.sqlstate, position, "\n".join(extra) or None
-            ) from None
+            raise _statement_failed(exc, offset) from None
 
     def insert_history(self, row: NewHistoryRow) -> None:
         values = sql.SQL(", ").join(
@@ -384,6 +379,17 @@ class PostgresEngine(Engine):
         from persistor.engines.pgparse import syntax_problems
 
         return syntax_problems(text)
+
+
+def _statement_failed(exc: psycopg.Error, offset: int = 0) -> StatementFailed:
+    """Return what the server said about a failed query; offset: length of a prefix sent first."""
+    diag = exc.diag
+    position = int(diag.statement_position) if diag.statement_position else None
+    if position is not None:
+        position = position - offset if position > offset else None
+    message = diag.message_primary or _first_line(str(exc))
+    extra = [x for x in (diag.message_detail, diag.message_hint, diag.context) if x]
+    return StatementFailed(message, exc.sqlstate, position, "\n".join(extra) or None)
 
 
 def _lease_lost() -> LockLostError:

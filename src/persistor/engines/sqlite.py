@@ -91,11 +91,7 @@ class SqliteEngine(Engine):
             # Every script ran in a savepoint that rolled itself back on error,
             # so what is left is exactly the scripts that succeeded: keep them.
             if self.conn.in_transaction:
-                try:
-                    self.conn.execute("COMMIT")
-                except sqlite3.Error:
-                    self.conn.execute("ROLLBACK")
-                    raise
+                self._commit()
 
     def read_history(self) -> list[HistoryRow]:
         row = self.conn.execute(
@@ -153,7 +149,7 @@ class SqliteEngine(Engine):
                 self.conn.execute("ROLLBACK")
                 raise
             else:
-                self.conn.execute("COMMIT")
+                self._commit()
             return
         self._savepoints += 1
         name = f"persistor_{self._savepoints}"
@@ -167,6 +163,14 @@ class SqliteEngine(Engine):
         else:
             self.conn.execute(f"RELEASE {name}")
 
+    def _commit(self) -> None:
+        # SQLite checks deferred foreign keys only here, for the whole transaction.
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise _statement_failed(exc) from None
+
     def prepare_script(self) -> None:
         return None
 
@@ -174,8 +178,7 @@ class SqliteEngine(Engine):
         try:
             self.conn.execute(statement)
         except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorname", None)
-            raise StatementFailed(str(exc), code, None) from None
+            raise _statement_failed(exc) from None
 
     def insert_history(self, row: NewHistoryRow) -> None:
         self.conn.execute(
@@ -221,6 +224,10 @@ class SqliteEngine(Engine):
         finally:
             self.conn.execute("PRAGMA foreign_keys = ON")
         return [str(name) for _, name in rows]
+
+
+def _statement_failed(exc: sqlite3.Error) -> StatementFailed:
+    return StatementFailed(str(exc), getattr(exc, "sqlite_errorname", None), None)
 
 
 def _os_user() -> str:
