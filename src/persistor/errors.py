@@ -18,6 +18,10 @@ class UsageError(PersistorError):
     exit_code = 2
 
 
+class PrivilegeError(PersistorError):
+    """The database role lacks a privilege the command needs; the message names the grant."""
+
+
 class ConnectError(PersistorError):
     """The database cannot be reached or refused the login."""
 

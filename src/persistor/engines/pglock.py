@@ -218,25 +218,34 @@ def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
+def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Create the schema unless it exists.
+
+    Asked first because CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
+    on the database even when the schema is there, which a role that owns
+    (or may create in) its schema often lacks.
+    """
+    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if row is None:
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
 def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Identifier) -> None:
     # Several migrators may create it at once. IF NOT EXISTS is no guard
     # against a concurrent creation: the loser fails on the catalog's unique
     # indexes or finds the name just taken, and either way the object exists.
-    statements = [
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)),
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), owner text NOT NULL, "
-            "acquired_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)"
-        ).format(name),
-    ]
-    for statement in statements:
-        with contextlib.suppress(
-            psycopg.errors.UniqueViolation,
-            psycopg.errors.DuplicateObject,
-            psycopg.errors.DuplicateTable,
-            psycopg.errors.DuplicateSchema,
-        ):
-            conn.execute(statement)
+    ensure_schema(conn, schema)
+    create = sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), owner text NOT NULL, "
+        "acquired_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)"
+    ).format(name)
+    with contextlib.suppress(
+        psycopg.errors.UniqueViolation,
+        psycopg.errors.DuplicateObject,
+        psycopg.errors.DuplicateTable,
+    ):
+        conn.execute(create)
 
 
 def _heartbeat(

@@ -23,11 +23,12 @@ from persistor.engines.base import (
 from persistor.engines.pglock import (
     advisory_holder,
     advisory_lock,
+    ensure_schema,
     lock_key,
     table_lock,
     table_lock_holder,
 )
-from persistor.errors import ConnectError, LockLostError, UsageError
+from persistor.errors import ConnectError, LockLostError, PrivilegeError, UsageError
 from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import mask_url, scrub
 
@@ -178,21 +179,47 @@ class PostgresEngine(Engine):
     def read_history(self) -> list[HistoryRow]:
         if not self._history_exists():
             return []
-        cur = self.conn.execute(
-            sql.SQL(
-                "SELECT installed_rank, version, description, type, script, checksum, "
-                "installed_by, installed_at, execution_time_ms, success FROM {} "
-                "ORDER BY installed_rank"
-            ).format(self._table)
-        )
+        with self._needs_privilege("read the history table", "SELECT ON {table}"):
+            try:
+                cur = self.conn.execute(
+                    sql.SQL(
+                        "SELECT installed_rank, version, description, type, script, checksum, "
+                        "installed_by, installed_at, execution_time_ms, success FROM {} "
+                        "ORDER BY installed_rank"
+                    ).format(self._table)
+                )
+            except psycopg.errors.UndefinedColumn as exc:
+                table = sql.Identifier(self.schema, self.history_table).as_string(self.conn)
+                raise UsageError(
+                    f"{table} is not a persistor history table ({_statement_failed(exc).message}); "
+                    "give --history-table a table of persistor's own, or a new name. To adopt "
+                    "another tool's history (Flyway, DbUp), run `persistor baseline`"
+                ) from None
         return list(map(HistoryRow._make, cur.fetchall()))
+
+    @contextmanager
+    def _needs_privilege(self, action: str, grant: str) -> Iterator[None]:
+        """Turn the server's 'permission denied' into an error that names the grant."""
+        try:
+            yield
+        except psycopg.errors.InsufficientPrivilege as exc:  # autocommit: nothing to roll back
+            table = sql.Identifier(self.schema, self.history_table).as_string(self.conn)
+            schema = sql.Identifier(self.schema).as_string(self.conn)
+            user = self.conn.info.user
+            raise PrivilegeError(
+                f"role {user} may not {action} {table}: {_statement_failed(exc).message}. "
+                f"Grant it (GRANT {grant.format(table=table, schema=schema)} TO {user}), "
+                "or migrate as a role that has it"
+            ) from None
 
     def ensure_history(self) -> None:
         if self._history_exists():
             return
-        self.conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-        )
+        with self._needs_privilege("create the history table", "CREATE ON SCHEMA {schema}"):
+            self._create_history()
+
+    def _create_history(self) -> None:
+        ensure_schema(self.conn, self.schema)
         self.conn.execute(
             sql.SQL(
                 """

@@ -1,0 +1,88 @@
+"""Migrating as a least-privilege role: what it needs, and what it is told when it lacks it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.migrator.conftest import write
+from tests.migrator.test_migrate import tables
+from tests.security.conftest import url_as
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def role(pg_db: str) -> Iterator[str]:
+    """A login role with no privileges beyond connecting; dropped after the test."""
+    name = "mig_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+    yield name
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"DROP OWNED BY {name}")
+        conn.execute(f"DROP ROLE {name}")
+
+
+def _as_admin(url: str, *statements: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+@pytest.mark.parametrize("lock_mode", ["session", "table"])
+def test_role_that_may_create_in_its_schema_only_can_migrate(
+    cli: Any, pg_db: str, role: str, migrations: Path, lock_mode: str
+) -> None:
+    # The usual least-privilege set-up: CREATE on the schema, not on the
+    # database. CREATE SCHEMA IF NOT EXISTS would need the latter.
+    _as_admin(pg_db, f"GRANT CREATE ON SCHEMA public TO {role}")
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    url = url_as(pg_db, role)
+    result = cli("migrate", "--url", url, "-l", str(migrations), "--lock-mode", lock_mode)
+    assert result.code == 0, result.err
+    assert "a" in tables(pg_db)
+
+
+def test_role_that_may_not_create_the_history_table_is_told_the_grant(
+    cli: Any, pg_db: str, role: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    result = cli("migrate", "--url", url_as(pg_db, role), "-l", str(migrations))
+    assert result.code == 1
+    assert f"role {role} may not create the history table" in result.err
+    assert f'GRANT CREATE ON SCHEMA "public" TO {role}' in result.err
+    assert "unexpected error" not in result.err
+    assert tables(pg_db) == set()
+
+
+def test_role_that_may_not_read_the_history_is_told_the_grant(
+    cli: Any, pg_db: str, role: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    assert cli("migrate", "--url", pg_db, "-l", str(migrations)).code == 0
+    result = cli("status", "--url", url_as(pg_db, role), "-l", str(migrations))
+    assert result.code == 1
+    assert f"role {role} may not read the history table" in result.err
+    assert f'GRANT SELECT ON "public"."schema_history" TO {role}' in result.err
+
+
+def test_another_tools_table_as_history_table_is_a_usage_error(
+    cli: Any, pg_db: str, migrations: Path
+) -> None:
+    _as_admin(
+        pg_db,
+        "CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version text, "
+        "description text, type text, script text, checksum int, installed_by text, "
+        "installed_on timestamp, execution_time int, success boolean)",
+    )
+    args = ("--url", pg_db, "-l", str(migrations), "--history-table", "flyway_schema_history")
+    result = cli("status", *args)
+    assert result.code == 2
+    assert '"public"."flyway_schema_history" is not a persistor history table' in result.err
+    assert "persistor baseline" in result.err
