@@ -287,6 +287,16 @@ def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -
     assert tables(pg_db) == set()
 
 
+def test_sqlite_file_that_is_not_a_database_is_a_connect_error(
+    cli: Any, tmp_path: Path, migrations: Path
+) -> None:
+    notes = write(tmp_path, "notes.db", "my shopping list\n" * 10)
+    result = cli("status", "--url", f"sqlite:///{notes}", "--location", str(migrations))
+    assert result.code == 3
+    assert "cannot open SQLite database" in result.err and "file is not a database" in result.err
+    assert notes.read_text() == "my shopping list\n" * 10
+
+
 def test_sqlite_lock_timeout(cli: Any, sqlite_url: str, migrations: Path) -> None:
     import sqlite3
 

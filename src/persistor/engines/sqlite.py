@@ -49,6 +49,8 @@ class SqliteEngine(Engine):
             # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=0)
             self.conn.execute("PRAGMA foreign_keys = ON")
+            # Reads the file header now: a file that is not a database fails here.
+            self.conn.execute("PRAGMA schema_version").fetchone()
         except sqlite3.Error as exc:
             raise ConnectError(f"cannot open SQLite database {path}: {exc}") from None
         self._table = f"{_quote(self.schema)}.{_quote(history_table)}"
