@@ -176,8 +176,9 @@ def cli() -> None:
 
     Files: V<version>__<description>.sql (applied once, in order),
     R__<description>.sql (re-applied when changed), U<version>__<description>.sql
-    (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad command line or config,
-    3 cannot connect, 4 a migration failed, 5 validation failed, 6 lock timeout.
+    (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad
+    command line or config, 3 cannot connect, 4 a migration failed, 5 validation
+    failed, 6 lock timeout.
     """
 
 
