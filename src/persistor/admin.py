@@ -103,7 +103,7 @@ def baseline(
     on_event: EventCallback | None = None,
 ) -> BaselineResult:
     """Adopt an existing database: record a baseline, or import Flyway's/DbUp's history."""
-    with open_session(settings, on_event) as s, s.locked():
+    with open_session(settings, on_event, create=True) as s, s.locked():
         if s.engine.read_history():
             raise UsageError(
                 f"the history table {settings.history_table} already has rows; baseline only "

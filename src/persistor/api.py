@@ -81,7 +81,7 @@ def migrate(
     goal = parse_target(target)
     ooo = settings.out_of_order if out_of_order is None else out_of_order
     discovery, sources = load_scripts(settings)
-    with open_session(settings, on_event) as s:
+    with open_session(settings, on_event, create=not dry_run) as s:
         if dry_run:
             plan = planner.plan(
                 discovery, sources, s.engine.read_history(), target=goal, out_of_order=ooo

@@ -25,6 +25,7 @@ class DatabaseInfo(NamedTuple):
     schema: str
     history_table: str
     embedded_data_dir: str | None = None
+    exists: bool = True  # False: a SQLite file that migrate has not created yet
 
 
 class StatusResult(NamedTuple):

@@ -48,7 +48,10 @@ def resolve_url(settings: Settings) -> tuple[str, str | None]:
 
 
 @contextmanager
-def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator[Session]:
+def open_session(
+    settings: Settings, on_event: EventCallback | None, *, create: bool = False
+) -> Iterator[Session]:
+    """Open the configured database; create=True for the commands that may start a new one."""
     url, embedded_dir = resolve_url(settings)
     engine = open_engine(
         url,
@@ -57,6 +60,7 @@ def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator
         settings.connect_timeout,
         settings.lock_mode,
         settings.lock_lease,
+        create,
     )
     try:
         info = DatabaseInfo(
@@ -65,6 +69,7 @@ def open_session(settings: Settings, on_event: EventCallback | None) -> Iterator
             schema=engine.schema,
             history_table=settings.history_table,
             embedded_data_dir=embedded_dir,
+            exists=engine.exists,
         )
         yield Session(settings, engine, info, on_event or _ignore)
     finally:

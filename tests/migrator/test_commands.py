@@ -287,6 +287,25 @@ def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -
     assert tables(pg_db) == set()
 
 
+def test_reading_a_missing_sqlite_file_does_not_create_it(
+    cli: Any, tmp_path: Path, migrations: Path
+) -> None:
+    # A mistyped path used to leave an empty file behind that looked like a
+    # database with nothing applied; now only migrate creates the file.
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    db = tmp_path / "typo.db"
+    args = ("--url", f"sqlite:///{db}", "--location", str(migrations))
+    for command in (("status",), ("validate",), ("test",), ("migrate", "--dry-run")):
+        result = cli(*command, *args)
+        assert result.code == 0, (command, result.err)
+        assert "the database file does not exist yet" in result.out + result.err, command
+        assert not db.exists(), command
+    assert cli("status", *args, "--json").json()["database"]["exists"] is False
+    assert cli("migrate", *args).code == 0
+    assert db.exists()
+    assert cli("status", *args, "--json").json()["database"]["exists"] is True
+
+
 def test_sqlite_file_that_is_not_a_database_is_a_connect_error(
     cli: Any, tmp_path: Path, migrations: Path
 ) -> None:

@@ -83,6 +83,8 @@ def _json(data: Any) -> None:
 
 def _database_line(db: DatabaseInfo) -> str:
     where = f"{db.engine} {db.url} (schema {db.schema}, history {db.history_table})"
+    if not db.exists:
+        where += "\nthe database file does not exist yet (migrate creates it): shown as empty"
     if db.embedded_data_dir:
         where += f"\nembedded PostgreSQL, data directory {db.embedded_data_dir} (left running)"
     return where
@@ -231,6 +233,8 @@ def connection(opts: _Options, result: ConnectionResult) -> None:
     ]
     if db.embedded_data_dir:
         rows.append(("embedded data directory", db.embedded_data_dir))
+    if not db.exists:
+        rows.append(("note", "the database file does not exist yet (migrate creates it)"))
     for key, value in rows:
         out.print(f"{key + ':':<25}{value}")
 

@@ -15,8 +15,13 @@ def open_engine(
     connect_timeout: int = 10,
     lock_mode: str = "session",
     lock_lease: float = DEFAULT_LOCK_LEASE,
+    create: bool = True,
 ) -> Engine:
-    """Connect to the database a URL names, with the engine for its scheme."""
+    """Connect to the database a URL names, with the engine for its scheme.
+
+    create=False: a database that does not exist yet is not made (only SQLite
+    would make one just by opening it); the engine reads as empty instead.
+    """
     scheme = scheme_of(url)
     if scheme in POSTGRES_SCHEMES:
         from persistor.engines.postgres import PostgresEngine
@@ -29,7 +34,7 @@ def open_engine(
             path = sqlite_path(url)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return SqliteEngine(path, schema, history_table)
+        return SqliteEngine(path, schema, history_table, create)
     shown = mask_url(url)
     raise UsageError(
         f"unsupported database URL {shown!r}: the scheme must be postgresql://, postgres:// "

@@ -125,6 +125,7 @@ class Engine(abc.ABC):
     def __init__(self, schema: str | None, history_table: str) -> None:
         self.schema = schema or self.default_schema
         self.history_table = history_table
+        self.exists = True  # False: the database is not there yet (a read-only look at nothing)
 
     @property
     @abc.abstractmethod

@@ -37,7 +37,9 @@ class SqliteEngine(Engine):
     dialect: ClassVar[Literal["postgresql", "sqlite"]] = "sqlite"
     transactional_ddl: ClassVar[bool] = True
 
-    def __init__(self, path: str, schema: str | None, history_table: str) -> None:
+    def __init__(
+        self, path: str, schema: str | None, history_table: str, create: bool = True
+    ) -> None:
         super().__init__(schema, history_table)
         self.path = path
         parent = Path(path).parent
@@ -45,9 +47,13 @@ class SqliteEngine(Engine):
             raise ConnectError(
                 f"cannot open SQLite database {path}: directory {parent} does not exist; create it first"
             )
+        # Opening a missing file creates it: commands that only read look at an
+        # empty in-memory database instead, and say the file does not exist.
+        self.exists = create or Path(path).exists()
         try:
             # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves.
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+            target = path if self.exists else ":memory:"
+            self.conn = sqlite3.connect(target, isolation_level=None, timeout=0)
             self.conn.execute("PRAGMA foreign_keys = ON")
             # Reads the file header now: a file that is not a database fails here.
             self.conn.execute("PRAGMA schema_version").fetchone()
