@@ -162,6 +162,27 @@ def test_single_transaction_failing_at_commit_keeps_nothing(
     assert tables(pg_db) == set()
 
 
+def test_connection_lost_at_commit_claims_nothing(cli: Any, pg_db: str, migrations: Path) -> None:
+    # A deferred trigger ends the session during COMMIT: the client cannot know
+    # whether the commit happened, so it must not say "nothing was applied".
+    write(
+        migrations,
+        "V1__dies_at_commit.sql",
+        "CREATE TABLE t (id int);\n"
+        "CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;\n"
+        "CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON t\n"
+        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die();\n"
+        "INSERT INTO t VALUES (1);\n",
+    )
+    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    assert result.code == 3, result.err
+    assert "lost the connection while committing" in result.err
+    assert "Whether the last script was committed is unknown" in result.err
+    assert "Nothing of this script was applied" not in result.err
+    assert tables(pg_db) == set()  # here the server rolled it back
+
+
 def test_error_in_included_file_points_into_it(cli: Any, pg_db: str, migrations: Path) -> None:
     write(
         migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n"

@@ -279,6 +279,13 @@ class PostgresEngine(Engine):
             if depth == 0 and not self.conn.closed:
                 with contextlib.suppress(psycopg.Error):
                     self.conn.execute(b"ROLLBACK")
+            if isinstance(exc, psycopg.Error) and depth == 0 and self.conn.broken:
+                # The COMMIT may or may not have happened: say so, claim nothing.
+                raise ConnectError(
+                    f"lost the connection while committing: {_first_line(str(exc))}. Whether "
+                    "the last script was committed is unknown: run `persistor status` to see, "
+                    "then `persistor migrate` again"
+                ) from None
             if isinstance(exc, psycopg.Error):
                 # e.g. a deferred constraint, checked only at COMMIT
                 raise _statement_failed(exc) from None
