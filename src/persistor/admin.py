@@ -39,7 +39,8 @@ def new_script(settings: Settings, name: str) -> NewScriptResult:
         raise UsageError(f"cannot make a file name from {name!r}; use letters and digits")
     if not settings.locations_configured and settings.locations == (PACKAGED_MIGRATIONS,):
         # The default location is inside the installed package: a new file
-        # there is lost on upgrade and lands in everyone's Ecliptix database.
+        # there is lost on upgrade, and the next default migrate would apply
+        # it to the Ecliptix database.
         raise UsageError(
             "new needs your migrations folder: give --location DIR, PERSISTOR_LOCATIONS or "
             "locations in persistor.toml. Without one, persistor uses its packaged Ecliptix "
