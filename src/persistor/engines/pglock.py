@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import WaitCallback, wait_for_lock
+from persistor.engines.pgcatalog import ensure_schema, table_exists
 from persistor.errors import SharedSessionError
 from persistor.settings import DEFAULT_LOCK_LEASE
 
@@ -198,7 +199,7 @@ def table_lock(
 
 def table_lock_holder(conn: psycopg.Connection[Any], schema: str, table: str) -> str | None:
     """Describe the owner of an unexpired lease in the lock table, or None if there is none."""
-    if not _exists(conn, schema, table):
+    if not table_exists(conn, schema, table):
         return None
     row = conn.execute(
         sql.SQL(
@@ -209,26 +210,6 @@ def table_lock_holder(conn: psycopg.Connection[Any], schema: str, table: str) ->
     if row is None:
         return None
     return f"{row[0]} (since {row[1]}, lease ends in {int(row[2] or 0)} s unless renewed)"
-
-
-def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (schema, table)
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
-    """Create the schema unless it exists.
-
-    Asked first because CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
-    on the database even when the schema is there, which a role that owns
-    (or may create in) its schema often lacks.
-    """
-    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
-    if row is None:
-        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def _create_lock_table(conn: psycopg.Connection[Any], schema: str, name: sql.Identifier) -> None:

@@ -20,10 +20,10 @@ from persistor.engines.base import (
     StatementFailed,
     WaitCallback,
 )
+from persistor.engines.pgcatalog import ensure_schema, table_exists
 from persistor.engines.pglock import (
     advisory_holder,
     advisory_lock,
-    ensure_schema,
     lock_key,
     table_lock,
     table_lock_holder,
@@ -170,11 +170,7 @@ class PostgresEngine(Engine):
         return holder
 
     def _history_exists(self) -> bool:
-        row = self.conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL",
-            (sql.Identifier(self.schema, self.history_table).as_string(self.conn),),
-        ).fetchone()
-        return bool(row and row[0])
+        return table_exists(self.conn, self.schema, self.history_table)
 
     def read_history(self) -> list[HistoryRow]:
         if not self._history_exists():
@@ -189,7 +185,7 @@ class PostgresEngine(Engine):
                     ).format(self._table)
                 )
             except psycopg.errors.UndefinedColumn as exc:
-                table = sql.Identifier(self.schema, self.history_table).as_string(self.conn)
+                table = self._table.as_string(self.conn)
                 raise UsageError(
                     f"{table} is not a persistor history table ({_statement_failed(exc).message}); "
                     "give --history-table a table of persistor's own, or a new name. To adopt "
@@ -203,7 +199,7 @@ class PostgresEngine(Engine):
         try:
             yield
         except psycopg.errors.InsufficientPrivilege as exc:  # autocommit: nothing to roll back
-            table = sql.Identifier(self.schema, self.history_table).as_string(self.conn)
+            table = self._table.as_string(self.conn)
             schema = sql.Identifier(self.schema).as_string(self.conn)
             user = self.conn.info.user
             raise PrivilegeError(
