@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from persistor.cli.main import main
@@ -90,3 +92,15 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def role(pg_db: str) -> Iterator[str]:
+    """A login role with no privileges beyond connecting; dropped after the test."""
+    name = "mig_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+    yield name
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(f"DROP OWNED BY {name}")
+        conn.execute(f"DROP ROLE {name}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +13,6 @@ from tests.migrator.test_migrate import tables
 from tests.security.conftest import url_as
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def role(pg_db: str) -> Iterator[str]:
-    """A login role with no privileges beyond connecting; dropped after the test."""
-    name = "mig_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {name} LOGIN")
-    yield name
-    with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute(f"DROP OWNED BY {name}")
-        conn.execute(f"DROP ROLE {name}")
 
 
 def _as_admin(url: str, *statements: str) -> None:
