@@ -94,8 +94,8 @@ def _worker(
 
 
 def _client(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, errors) -> None:  # type: ignore[no-untyped-def]
-    from persistor.ecliptix import EcliptixClient
-    from persistor.ecliptix.models import CreationStatus, FlowPurpose, FlowStatus, OtpStatus
+    from ecliptix import EcliptixClient
+    from ecliptix.models import CreationStatus, FlowPurpose, FlowStatus, OtpStatus
 
     c = EcliptixClient(conn)
     pc = time.perf_counter
@@ -337,7 +337,7 @@ def _fresh_deployed_db(R, name: str) -> str | None:  # type: ignore[no-untyped-d
 def run(quick: bool, log: Callable[[str], None]) -> dict:
     import run as R
 
-    from persistor.ecliptix.otp import hash_otp
+    from ecliptix.otp import hash_otp
 
     counts = [1, 4, 16, 64] if not quick else [1, 4, 16]
     seconds = 3.0 if quick else 6.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from persistor.settings import PACKAGED_MIGRATIONS
+from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from tests.conftest import PgServer
 from tests.ecliptix.test_sql_support import TABLES
 

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from persistor import ecliptix_app
 from persistor.core import planner
 from persistor.core.scripts import Version, discover
 from persistor.core.source import expand_script
 from persistor.engines.base import NewHistoryRow
-from persistor.errors import ConnectError, Problem, UsageError, ValidationError
+from persistor.errors import Problem, UsageError, ValidationError
 from persistor.results import (
     BaselineResult,
     CleanResult,
@@ -24,12 +25,11 @@ from persistor.results import (
     UndoResult,
 )
 from persistor.session import EventCallback, load_scripts, open_session, parse_target, resolve_url
-from persistor.settings import PACKAGED_MIGRATIONS, Settings
-from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, scrub
+from persistor.settings import Settings
+from persistor.urls import POSTGRES_SCHEMES, scheme_of
 
 if TYPE_CHECKING:
-    from persistor.ecliptix.demo import DemoReport
-    from persistor.ecliptix.stress import StressReport
+    from persistor.results import TextReport
 
 
 def new_script(settings: Settings, name: str) -> NewScriptResult:
@@ -37,7 +37,9 @@ def new_script(settings: Settings, name: str) -> NewScriptResult:
     slug = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
     if not slug:
         raise UsageError(f"cannot make a file name from {name!r}; use letters and digits")
-    if not settings.locations_configured and settings.locations == (PACKAGED_MIGRATIONS,):
+    if not settings.locations_configured and settings.locations == (
+        ecliptix_app.PACKAGED_MIGRATIONS,
+    ):
         # The default location is inside the installed package: a new file
         # there is lost on upgrade, and the next default migrate would apply
         # it to the Ecliptix database.
@@ -230,40 +232,27 @@ def clean(
         return CleanResult(s.database, tuple(dropped))
 
 
-def demo(settings: Settings, phone_number: str | None = None) -> DemoReport:
+def demo(settings: Settings, phone_number: str | None = None) -> TextReport:
     """Walk a full Ecliptix registration and login on the configured PostgreSQL database."""
-    import psycopg
-
-    from persistor.ecliptix.demo import run_demo
-
     url, _ = resolve_url(settings)
     if scheme_of(url) not in POSTGRES_SCHEMES:
         raise UsageError("the Ecliptix demo needs PostgreSQL; give a postgresql:// URL")
-    try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=settings.connect_timeout)
-    except psycopg.Error as exc:
-        raise ConnectError(
-            f"cannot connect to {mask_url(url)}: {scrub(str(exc).strip(), url)}"
-        ) from None
-    with conn:
-        try:
-            return run_demo(conn, phone_number=phone_number, schema=settings.schema)
-        except psycopg.errors.UndefinedFunction:
-            raise UsageError(
-                "the Ecliptix functions are not deployed in this database; run `persistor migrate` first"
-            ) from None
+    return ecliptix_app.run_demo(
+        url,
+        schema=settings.schema,
+        connect_timeout=settings.connect_timeout,
+        phone_number=phone_number,
+    )
 
 
-def stress(settings: Settings, *, clients: int = 64, duration: float = 30.0) -> StressReport:
+def stress(settings: Settings, *, clients: int = 64, duration: float = 30.0) -> TextReport:
     """Hammer the Ecliptix functions from many sessions, then check every invariant."""
-    from persistor.ecliptix.stress import run_stress
-
     if clients < 1 or duration <= 0:
         raise UsageError("stress needs --clients of at least 1 and a positive --duration")
     url, _ = resolve_url(settings)
     if scheme_of(url) not in POSTGRES_SCHEMES:
         raise UsageError("the Ecliptix stress run needs PostgreSQL; give a postgresql:// URL")
-    return run_stress(url, clients=clients, duration=duration, schema=settings.schema)
+    return ecliptix_app.run_stress(url, schema=settings.schema, clients=clients, duration=duration)
 
 
 def stop_embedded(settings: Settings) -> StopEmbeddedResult:

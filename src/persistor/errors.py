@@ -4,28 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-
-class PersistorError(Exception):
-    """Root of every error persistor raises on purpose; its message says what to do."""
-
-    exit_code = 1
-
-
-class UsageError(PersistorError):
-    """Bad command line or configuration (malformed URL, unknown option value)."""
-
-    exit_code = 2
-
-
-class PrivilegeError(PersistorError):
-    """The database role lacks a privilege the command needs; the message names the grant."""
-
-
-class ConnectError(PersistorError):
-    """The database cannot be reached or refused the login."""
-
-    exit_code = 3
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +16,49 @@ class SourceLocation:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+class PersistorError(Exception):
+    """Root of every error persistor raises on purpose; its message says what to do.
+
+    `sqlstate` and `location` are set when a server error or a place in a
+    migration file is behind it; the JSON error document carries both.
+    """
+
+    exit_code = 1
+    sqlstate: str | None = None
+    location: SourceLocation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the `{"error": …}` document that `--json` prints on failure."""
+        error: dict[str, Any] = {
+            "type": type(self).__name__,
+            "exit_code": self.exit_code,
+            "message": str(self),
+            "sqlstate": self.sqlstate,
+            "location": (
+                {"path": self.location.path, "line": self.location.line} if self.location else None
+            ),
+        }
+        return {"error": error}
+
+
+class UsageError(PersistorError):
+    """Bad command line or configuration (malformed URL, unknown option value)."""
+
+    exit_code = 2
+
+
+class PrivilegeError(PersistorError):
+    """The database role lacks a privilege the command needs; the message names the grant."""
+
+    sqlstate = "42501"
+
+
+class ConnectError(PersistorError):
+    """The database cannot be reached or refused the login."""
+
+    exit_code = 3
 
 
 class MigrationError(PersistorError):
@@ -83,18 +105,29 @@ class ValidationError(PersistorError):
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def to_json(self) -> dict[str, Any]:
+        doc = super().to_json()
+        doc["error"]["problems"] = [
+            {"code": p.code, "script": p.script, "message": p.message} for p in self.problems
+        ]
+        return doc
 
-class LockTimeoutError(PersistorError):
-    """Another migrator held the lock for longer than the lock timeout."""
+
+class LockError(PersistorError):
+    """The migration lock could not be had, or was lost: no two migrators may work at once."""
 
     exit_code = 6
 
 
-class LockLostError(LockTimeoutError):
+class LockTimeoutError(LockError):
+    """Another migrator held the lock for longer than the lock timeout."""
+
+
+class LockLostError(LockError):
     """A leased lock ran out while this migrator worked; it stopped before committing more."""
 
 
-class SharedSessionError(LockTimeoutError):
+class SharedSessionError(LockError):
     """The server session already held the lock: a transaction pooler shares it between clients."""
 
 

@@ -11,10 +11,27 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from persistor.core.planner import MigrationInfo
 from persistor.errors import Problem
+
+
+class TextReport(Protocol):
+    """A report of the bundled application's commands (demo, stress), rendered by the CLI."""
+
+    @property
+    def succeeded(self) -> bool:
+        """Return whether the command did what it set out to (login reached, invariants held)."""
+        ...
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as the command's JSON document."""
+        ...
+
+    def lines(self) -> list[tuple[str, str | None]]:
+        """Return the report as lines of text, each with a rich style or None."""
+        ...
 
 
 class DatabaseInfo(NamedTuple):

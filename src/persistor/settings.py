@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.errors import UsageError
 from persistor.urls import mask_url
 
-PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_HISTORY_TABLE = "schema_history"
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_LOCK_LEASE = 30.0

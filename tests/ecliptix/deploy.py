@@ -6,7 +6,8 @@ from pathlib import Path
 
 from persistor.api import migrate
 from persistor.core.source import expand_script
-from persistor.settings import PACKAGED_MIGRATIONS, Settings
+from persistor.ecliptix_app import PACKAGED_MIGRATIONS
+from persistor.settings import Settings
 
 MIGRATIONS = PACKAGED_MIGRATIONS
 

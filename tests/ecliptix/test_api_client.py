@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import (
+from ecliptix import (
     CreationStatus,
     DeviceRegistration,
     DeviceRegistrationStatus,

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import DemoReport, random_phone_number, run_demo
+from ecliptix import DemoReport, random_phone_number, run_demo
 
 pytestmark = pytest.mark.postgres
 Conn = psycopg.Connection[Any]

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import (
+from ecliptix import (
     EcliptixClient,
     FlowPurpose,
     FlowStatus,

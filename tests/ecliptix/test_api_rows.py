@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import EcliptixClient, EcliptixContractError, models
-from persistor.ecliptix.models import row_maker
+from ecliptix import EcliptixClient, EcliptixContractError, models
+from ecliptix.models import row_maker
 
 U = uuid.uuid4()
 NOW = dt.datetime.now(dt.UTC)

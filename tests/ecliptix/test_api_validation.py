@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import EcliptixClient
+from ecliptix import EcliptixClient
 
 U = uuid.uuid4()
 NOW = dt.datetime.now(dt.UTC)
@@ -134,7 +134,7 @@ def test_constructor_rejects_bad_schema_and_pepper() -> None:
 
 def test_enum_members_and_their_strings_are_both_accepted() -> None:
     # Reaching the tripwire proves validation passed for both spellings.
-    from persistor.ecliptix import FlowPurpose
+    from ecliptix import FlowPurpose
 
     client = EcliptixClient(_Tripwire())  # type: ignore[arg-type]
     for purpose in (FlowPurpose.LOGIN, "login"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from persistor.ecliptix.otp import generate_otp, hash_otp, verify_otp
+from ecliptix.otp import generate_otp, hash_otp, verify_otp
 
 # Cheaper scrypt for the tests that are not about the default cost.
 FAST = 10

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from persistor.cli.main import cli as click_group
-from persistor.settings import PACKAGED_MIGRATIONS
+from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from tests.migrator.conftest import write
 from tests.migrator.test_migrate import history, tables
 from tests.security.conftest import url_as

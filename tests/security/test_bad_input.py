@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from persistor.ecliptix import EcliptixClient, LoginOutcome
+from ecliptix import EcliptixClient, LoginOutcome
 from tests.ecliptix.test_sql_support import call, fingerprint, one, verified_registration
 
 pytestmark = pytest.mark.postgres

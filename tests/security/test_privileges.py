@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from persistor.ecliptix import (
+from ecliptix import (
     EcliptixClient,
     FlowPurpose,
     LoginOutcome,

@@ -28,8 +28,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from persistor.ecliptix import EcliptixClient, FlowPurpose, run_demo
-from persistor.ecliptix import client as client_module
+from ecliptix import EcliptixClient, FlowPurpose, run_demo
+from ecliptix import client as client_module
 from tests.conftest import PgServer
 from tests.security.conftest import RoleMaker, url_as
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from persistor.ecliptix.stress import StressReport, run_stress
+from ecliptix.stress import StressReport, run_stress
 
 pytestmark = pytest.mark.postgres
 
@@ -47,7 +47,7 @@ def test_stress_64_clients_keeps_every_invariant(ecliptix_url: str) -> None:
     assert report.calls["initiate_verification_flow"].get("global_rate_limit_exceeded", 0) > 0
     assert report.flows_started > 0 and report.flows_completed > 0
     assert report.total_calls > 1000
-    doc = json.loads(json.dumps(report.to_dict()))
+    doc = json.loads(json.dumps(report.to_json()))
     assert doc["ok"] is True and doc["clients"] == 64
 
 

@@ -337,7 +337,7 @@ def clean(yes: bool) -> None:
 def demo(phone: str | None) -> None:
     """Walk a full Ecliptix registration and login on the database and print each step."""
     opts = _opts()
-    _renderer().demo(opts, _api().demo(opts.settings(), phone))
+    _renderer().report(opts, _api().demo(opts.settings(), phone))
 
 
 @common_options
@@ -348,8 +348,8 @@ def stress(clients: int, duration: float) -> None:
     """Hammer the Ecliptix functions from many sessions and check every invariant (exit 1 if one fails)."""
     opts = _opts()
     report = _api().stress(opts.settings(), clients=clients, duration=duration)
-    _renderer().stress(opts, report)
-    if not report.invariants_hold:
+    _renderer().report(opts, report)
+    if not report.succeeded:
         raise PersistorError("an Ecliptix invariant did not hold under load; see the table above")
 
 
@@ -401,16 +401,4 @@ def _report(exc: BaseException, args: list[str]) -> None:
 
         traceback.print_exception(exc, file=sys.stderr)
     if "--json" in args and isinstance(exc, PersistorError):
-        doc = {
-            "error": {
-                "type": type(exc).__name__,
-                "exit_code": exit_code_for(exc),
-                "message": str(exc),
-            }
-        }
-        problems = getattr(exc, "problems", None)
-        if problems:
-            doc["error"]["problems"] = [
-                {"code": p.code, "script": p.script, "message": p.message} for p in problems
-            ]
-        sys.stdout.write(json.dumps(doc) + "\n")
+        sys.stdout.write(json.dumps(exc.to_json()) + "\n")

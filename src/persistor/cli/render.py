@@ -13,8 +13,6 @@ import click
 
 if TYPE_CHECKING:
     from persistor.cli.main import _Options
-    from persistor.ecliptix.demo import DemoReport
-    from persistor.ecliptix.stress import StressReport
     from persistor.results import (
         BaselineResult,
         CleanResult,
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
         RepairResult,
         StatusResult,
         StopEmbeddedResult,
+        TextReport,
         UndoResult,
         ValidateResult,
     )
@@ -295,25 +294,14 @@ def clean(opts: _Options, result: CleanResult) -> None:
         )
 
 
-def demo(opts: _Options, report: DemoReport) -> None:
-    """Render the demo's steps."""
+def report(opts: _Options, report: TextReport) -> None:
+    """Render a report of the bundled application's commands (demo, stress)."""
     if opts.json:
-        _json(
-            {
-                "phone_number": report.phone_number,
-                "succeeded": report.succeeded,
-                "steps": [
-                    {"name": s.name, "outcome": s.outcome, "detail": s.detail} for s in report.steps
-                ],
-            }
-        )
+        _json(report.to_json())
         return
     out = _out()
-    for n, step in enumerate(report.steps, start=1):
-        out.print(f"{n:>2}. {step.name:<34} {step.outcome:<28} {step.detail}")
-    out.print(
-        "Login succeeded." if report.succeeded else "The demo stopped before a successful login."
-    )
+    for text, style in report.lines():
+        out.print(out.style(text, style) if style else text)
 
 
 def stop_embedded(opts: _Options, result: StopEmbeddedResult) -> None:
@@ -324,24 +312,3 @@ def stop_embedded(opts: _Options, result: StopEmbeddedResult) -> None:
         _out().print(f"Stopped the embedded PostgreSQL in {result.data_dir}.")
     else:
         _out().print(f"No embedded PostgreSQL is running in {result.data_dir}.")
-
-
-def stress(opts: _Options, report: StressReport) -> None:
-    """Render a stress run: throughput, outcomes, and each invariant with its count."""
-    if opts.json:
-        _json(report.to_dict())
-        return
-    out = _out()
-    data = report.to_dict()
-    out.print(
-        f"{report.clients} clients for {data['elapsed']} s: {data['total_calls']} calls "
-        f"({data['calls_per_second']}/s), {report.flows_completed} of {report.flows_started} "
-        "flows completed"
-    )
-    for fn, outcomes in data["calls"].items():
-        out.print(f"  {fn}: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
-    for name, count in data["errors"].items():
-        out.print(out.style(f"  error {name}: {count}", "red"))
-    for check in report.invariants:
-        mark = out.style("holds", "green") if check.holds else out.style("VIOLATED", "bold red")
-        out.print(f"  {mark}  {check.description} (observed {check.observed}, limit {check.limit})")

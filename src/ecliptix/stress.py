@@ -16,7 +16,7 @@ row and advisory locks the functions rely on are really contended:
 
 Afterwards every invariant of the Ecliptix contract is checked in the
 database and reported with the figure observed. The library never prints;
-``python -m persistor.ecliptix.stress --url URL --duration 30`` prints the
+``python -m ecliptix.stress --url URL --duration 30`` prints the
 report as JSON.
 
 The URL's role must be able to read the tables for the checks (the owner
@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
-from persistor.ecliptix.client import EcliptixClient
-from persistor.ecliptix.models import (
+from ecliptix.client import EcliptixClient
+from ecliptix.models import (
     CreationStatus,
     FlowOutcome,
     FlowPurpose,
@@ -50,7 +50,7 @@ from persistor.ecliptix.models import (
     LoginOutcome,
     OtpStatus,
 )
-from persistor.ecliptix.otp import hash_otp
+from ecliptix.otp import hash_otp
 
 T = TypeVar("T")
 
@@ -114,11 +114,16 @@ class StressReport:
         return all(check.holds for check in self.invariants)
 
     @property
+    def succeeded(self) -> bool:
+        """Return whether every invariant held (the stress command's exit status)."""
+        return self.invariants_hold
+
+    @property
     def ok(self) -> bool:
         """Return whether every invariant held and no call raised an error."""
         return self.invariants_hold and not self.errors
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""
         return {
             "clients": self.clients,
@@ -145,6 +150,32 @@ class StressReport:
             "invariants_hold": self.invariants_hold,
             "ok": self.ok,
         }
+
+    def lines(self) -> list[tuple[str, str | None]]:
+        """Return the report as lines of text, each with a rich style or None."""
+        data = self.to_json()
+        lines: list[tuple[str, str | None]] = [
+            (
+                f"{self.clients} clients for {data['elapsed']} s: {data['total_calls']} calls "
+                f"({data['calls_per_second']}/s), {self.flows_completed} of "
+                f"{self.flows_started} flows completed",
+                None,
+            )
+        ]
+        for fn, outcomes in data["calls"].items():
+            lines.append((f"  {fn}: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()), None))
+        for name, count in data["errors"].items():
+            lines.append((f"  error {name}: {count}", "red"))
+        for check in self.invariants:
+            mark = "holds   " if check.holds else "VIOLATED"
+            lines.append(
+                (
+                    f"  {mark}  {check.description} (observed {check.observed}, "
+                    f"limit {check.limit})",
+                    "green" if check.holds else "bold red",
+                )
+            )
+        return lines
 
 
 # -- the shared world -------------------------------------------------------
@@ -622,27 +653,3 @@ def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
         value = row.fetchone()
         counts[table] = int(value[0]) if value else 0
     return counts
-
-
-def _main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-    import sys
-
-    parser = argparse.ArgumentParser(
-        prog="python -m persistor.ecliptix.stress",
-        description="Stress the Ecliptix functions and check every invariant; prints JSON.",
-    )
-    parser.add_argument("--url", required=True, help="postgresql:// URL of a deployed database")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
-    parser.add_argument("--clients", type=int, default=64, help="sessions (default 64)")
-    parser.add_argument("--schema", default=None, help="schema of the Ecliptix objects")
-    args = parser.parse_args(argv)
-    report = run_stress(args.url, clients=args.clients, duration=args.duration, schema=args.schema)
-    json.dump(report.to_dict(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

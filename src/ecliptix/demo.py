@@ -13,9 +13,9 @@ from typing import Any
 
 import psycopg
 
-from persistor.ecliptix import _validate
-from persistor.ecliptix.client import EcliptixClient
-from persistor.ecliptix.models import (
+from ecliptix import _validate
+from ecliptix.client import EcliptixClient
+from ecliptix.models import (
     CreationStatus,
     DeviceRegistrationStatus,
     EnsurePhoneOutcome,
@@ -48,6 +48,28 @@ class DemoReport:
     steps: tuple[DemoStep, ...]
     succeeded: bool
     membership_unique_id: uuid.UUID | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as the JSON document `persistor demo --json` prints."""
+        return {
+            "phone_number": self.phone_number,
+            "succeeded": self.succeeded,
+            "steps": [
+                {"name": s.name, "outcome": s.outcome, "detail": s.detail} for s in self.steps
+            ],
+        }
+
+    def lines(self) -> list[tuple[str, str | None]]:
+        """Return the report as lines of text, each with a rich style or None."""
+        lines: list[tuple[str, str | None]] = [
+            (f"{n:>2}. {s.name:<34} {s.outcome:<28} {s.detail}", None)
+            for n, s in enumerate(self.steps, start=1)
+        ]
+        if self.succeeded:
+            lines.append(("Login succeeded.", "green"))
+        else:
+            lines.append(("The demo stopped before a successful login.", "bold red"))
+        return lines
 
 
 def random_phone_number() -> str:

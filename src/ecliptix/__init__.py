@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from persistor.ecliptix.client import DEFAULT_OTP_LIFETIME, EcliptixClient, EcliptixContractError
-from persistor.ecliptix.demo import DemoReport, DemoStep, random_phone_number, run_demo
-from persistor.ecliptix.models import (
+from ecliptix.client import DEFAULT_OTP_LIFETIME, EcliptixClient, EcliptixContractError
+from ecliptix.demo import DemoReport, DemoStep, random_phone_number, run_demo
+from ecliptix.models import (
     CreationStatus,
     DeviceRegistration,
     DeviceRegistrationStatus,
@@ -33,7 +33,7 @@ from persistor.ecliptix.models import (
     SecureKeyUpdate,
     StatusUpdate,
 )
-from persistor.ecliptix.otp import generate_otp, hash_otp, verify_otp
+from ecliptix.otp import generate_otp, hash_otp, verify_otp
 
 __all__ = [
     "DEFAULT_OTP_LIFETIME",

@@ -17,8 +17,8 @@ from psycopg.pq import DiagnosticField, ExecStatus, PipelineStatus, TransactionS
 from psycopg.pq.abc import PGresult
 from psycopg.rows import tuple_row
 
-from persistor.ecliptix import _validate as v
-from persistor.ecliptix.models import (
+from ecliptix import _validate as v
+from ecliptix.models import (
     CreationStatus,
     DeviceRegistration,
     EnsuredPhone,
@@ -42,7 +42,7 @@ from persistor.ecliptix.models import (
     _Row,
     row_maker,
 )
-from persistor.ecliptix.otp import generate_otp, hash_otp, verify_otp
+from ecliptix.otp import generate_otp, hash_otp, verify_otp
 
 R = TypeVar("R", bound=_Row)
 
