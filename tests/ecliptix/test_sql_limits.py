@@ -28,6 +28,15 @@ SPEC = {
     "login_failures_per_window": 5,
     "login_failure_window_seconds": 300,
     "login_lockout_seconds": 300,
+    # v2: recovery-eligibility budget and retention periods
+    "recovery_checks_per_window": 10,
+    "recovery_check_window_seconds": 3600,
+    "ended_flow_retention_seconds": 30 * 86400,
+    "attempt_retention_seconds": 90 * 86400,
+    "event_log_retention_seconds": 180 * 86400,
+    "ended_lock_retention_seconds": 86400,
+    "soft_deleted_retention_seconds": 30 * 86400,
+    "unreferenced_retention_seconds": 30 * 86400,
 }
 
 
