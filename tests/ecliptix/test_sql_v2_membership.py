@@ -66,7 +66,9 @@ def verified_recovery(db: Conn, device: uuid.UUID, phone: uuid.UUID) -> uuid.UUI
 
 
 def key_of(db: Conn, membership: uuid.UUID) -> bytes:
-    return bytes(scalar(db, "SELECT secure_key FROM memberships WHERE unique_id = %s", (membership,)))
+    return bytes(
+        scalar(db, "SELECT secure_key FROM memberships WHERE unique_id = %s", (membership,))
+    )
 
 
 def attacker_flow(db: Conn, number: str, region: str | None = None) -> dict[str, Any]:
@@ -153,11 +155,14 @@ def test_a_caller_naming_its_device_gets_only_its_own_flow(db: Conn) -> None:
         "membership_already_exists",
         owner["membership"],
     )
-    assert scalar(
-        db,
-        "SELECT count(*) FROM membership_attempts WHERE app_device_id = %s AND NOT is_success",
-        (owner["device"],),
-    ) == 0
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM membership_attempts WHERE app_device_id = %s AND NOT is_success",
+            (owner["device"],),
+        )
+        == 0
+    )
 
 
 def test_verified_flow_past_its_validity_creates_nothing(db: Conn) -> None:
@@ -204,7 +209,8 @@ def test_recovery_flow_of_the_own_device_replaces_the_key_once(db: Conn) -> None
     }
     assert key_of(db, owner["membership"]) == b"new-key"
     assert scalar(
-        db, "SELECT recovery_used_at IS NOT NULL FROM verification_flows WHERE unique_id = %s",
+        db,
+        "SELECT recovery_used_at IS NOT NULL FROM verification_flows WHERE unique_id = %s",
         (recovery,),
     )
     [(_, message)] = events(db, "secure_key_replaced")
@@ -223,8 +229,9 @@ def test_recovery_flows_that_do_not_qualify(db: Conn) -> None:
     other_phone = make_phone(db, new_number(), None, device)
     candidates = [
         # another device's recovery of the same number
-        make_flow(db, stranger, make_phone(db, owner["number"], None, stranger),
-                  "password_recovery", 5),
+        make_flow(
+            db, stranger, make_phone(db, owner["number"], None, stranger), "password_recovery", 5
+        ),
         # the owner's device's recovery of another number
         make_flow(db, device, other_phone, "password_recovery", 5),
         # the owner's device, the right number, the wrong purpose
@@ -302,8 +309,9 @@ def test_device_lock_ends_and_success_clears_only_its_bucket(db: Conn) -> None:
         for _ in range(5):
             one(db, "log_login_attempt", number, "wrong_password", False, who)
     assert one(db, "login_membership", number, device)["outcome"] == "5"
-    move_back(db, "login_device_lockouts", "locked_until", "2 min 30 s", "app_device_id = %s",
-              device)
+    move_back(
+        db, "login_device_lockouts", "locked_until", "2 min 30 s", "app_device_id = %s", device
+    )
     assert one(db, "login_membership", number, device)["outcome"] == "3"
     move_back(db, "login_device_lockouts", "locked_until", "3 min", "app_device_id = %s", device)
     # the lock ended: cleared with its failures, and the login succeeds

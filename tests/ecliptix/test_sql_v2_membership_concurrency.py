@@ -30,16 +30,16 @@ from tests.ecliptix.test_sql_v2_membership import (
 OWNER_LOGINS = 48
 
 
-def test_attackers_failing_logins_never_lock_the_owners_device(
-    db: Conn, ecliptix_url: str
-) -> None:
+def test_attackers_failing_logins_never_lock_the_owners_device(db: Conn, ecliptix_url: str) -> None:
     owner = member_with_key(db)
     number = owner["number"]
     attackers = [make_device(db) for _ in range(THREADS)]
 
     def work(c: Conn, i: int) -> Any:
         if i == THREADS:  # the owner logs in again and again meanwhile
-            return [one(c, "login_membership", number, owner["device"]) for _ in range(OWNER_LOGINS)]
+            return [
+                one(c, "login_membership", number, owner["device"]) for _ in range(OWNER_LOGINS)
+            ]
         # the application logs each wrong password the attacker's device sends
         for _ in range(6):
             one(c, "log_login_attempt", number, "wrong_password", False, attackers[i])
@@ -52,9 +52,14 @@ def test_attackers_failing_logins_never_lock_the_owners_device(
     # every attacker device locked itself, and only itself
     assert results[:THREADS] == [["5", "5"]] * THREADS
     assert scalar(db, "SELECT count(*) FROM login_device_lockouts") == THREADS
-    assert scalar(
-        db, "SELECT count(*) FROM login_device_lockouts WHERE app_device_id = %s", (owner["device"],)
-    ) == 0
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM login_device_lockouts WHERE app_device_id = %s",
+            (owner["device"],),
+        )
+        == 0
+    )
     assert len(events(db, "login_locked_out")) == THREADS
 
 
@@ -67,7 +72,9 @@ def test_one_device_gets_at_most_the_limit_of_failures_per_window(
         ecliptix_url, lambda c, i: one(c, "login_membership", number, device)["outcome"]
     )
     assert Counter(results) == {"phone_number_not_found": 5, "5": THREADS - 5}
-    assert scalar(db, "SELECT count(*) FROM login_attempts WHERE app_device_id = %s", (device,)) == 5
+    assert (
+        scalar(db, "SELECT count(*) FROM login_attempts WHERE app_device_id = %s", (device,)) == 5
+    )
     assert scalar(db, "SELECT count(*) FROM login_device_lockouts") == 1
     assert len(events(db, "login_locked_out")) == 1
 
@@ -131,9 +138,9 @@ def test_recovery_checks_budget_holds(db: Conn, ecliptix_url: str) -> None:
     regions = [None, "FR", "DE", "US"]
     results = run_concurrently(
         ecliptix_url,
-        lambda c, i: one(c, "verify_phone_for_secret_key_recovery", owner["number"], regions[i % 4])[
-            "outcome"
-        ],
+        lambda c, i: one(
+            c, "verify_phone_for_secret_key_recovery", owner["number"], regions[i % 4]
+        )["outcome"],
     )
     assert Counter(results)["rate_limited"] == THREADS - 10
     assert scalar(db, "SELECT count(*) FROM recovery_eligibility_checks") == 10

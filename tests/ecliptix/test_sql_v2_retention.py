@@ -91,8 +91,9 @@ def junk(db: Conn) -> dict[str, Any]:
     one(db, "update_verification_flow_status", flow, "expired")
     # a soft-deleted membership of another registration
     gone = member_with_key(db, b"gone")
-    db.execute("UPDATE memberships SET is_deleted = true WHERE unique_id = %s",
-               (gone["membership"],))
+    db.execute(
+        "UPDATE memberships SET is_deleted = true WHERE unique_id = %s", (gone["membership"],)
+    )
     return {
         "owner": owner,
         "device": device,
@@ -123,10 +124,18 @@ def test_each_rule_at_its_boundary(db: Conn) -> None:
         "app_devices": 3,  # their devices and the idle one
         "phone_numbers": 1,  # the idle one; the deleted membership's waits for its attempts
     }
-    assert scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s",
-                  (scene["flow"],)) == 0
-    assert scalar(db, "SELECT count(*) FROM app_devices WHERE unique_id = ANY(%s)",
-                  ([scene["device"], scene["idle_device"]],)) == 0
+    assert (
+        scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s", (scene["flow"],))
+        == 0
+    )
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM app_devices WHERE unique_id = ANY(%s)",
+            ([scene["device"], scene["idle_device"]],),
+        )
+        == 0
+    )
 
     shift_time(db, "58 days")  # 89 days: attempts stay a little longer
     assert purge(db) == {}
@@ -163,8 +172,9 @@ def test_referenced_rows_stay(db: Conn) -> None:
     flow = make_flow(db, device, phone, "login", 3)["unique_identifier"]
     db.execute("UPDATE app_devices SET is_deleted = true WHERE unique_id = %s", (device,))
     db.execute("UPDATE phone_numbers SET is_deleted = true WHERE unique_id = %s", (phone,))
-    db.execute("UPDATE verification_flows SET is_deleted = true WHERE unique_id = %s",
-               (owner["flow"],))
+    db.execute(
+        "UPDATE verification_flows SET is_deleted = true WHERE unique_id = %s", (owner["flow"],)
+    )
     shift_time(db, "29 days")
     purge_until_done(db)
     shift_time(db, "2 days")
@@ -177,11 +187,12 @@ def test_referenced_rows_stay(db: Conn) -> None:
         "app_devices": 1,
         "phone_numbers": 1,
     }
-    assert scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s",
-                  (flow,)) == 0
+    assert scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s", (flow,)) == 0
     # the owner's deleted flow stays: a membership was created from it
-    assert scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s",
-                  (owner["flow"],)) == 1
+    assert (
+        scalar(db, "SELECT count(*) FROM verification_flows WHERE unique_id = %s", (owner["flow"],))
+        == 1
+    )
 
 
 def test_batches_bound_each_table(db: Conn) -> None:
@@ -204,9 +215,7 @@ def test_batches_bound_each_table(db: Conn) -> None:
     assert scalar(db, "SELECT count(*) FROM phone_numbers WHERE unique_id = %s", (phone,)) == 0
 
 
-def test_rows_locked_by_others_are_skipped_without_waiting(
-    db: Conn, ecliptix_url: str
-) -> None:
+def test_rows_locked_by_others_are_skipped_without_waiting(db: Conn, ecliptix_url: str) -> None:
     number = new_number()
     for i in range(4):
         one(db, "log_login_attempt", number, f"x{i}", False)
@@ -216,8 +225,7 @@ def test_rows_locked_by_others_are_skipped_without_waiting(
         # an open transaction holds one attempt (row lock) and one device
         # (key share, as a foreign-key check inserting a reference does)
         other.execute("SELECT 1 FROM login_attempts WHERE outcome = 'x0' FOR UPDATE")
-        other.execute("SELECT 1 FROM app_devices WHERE unique_id = %s FOR KEY SHARE",
-                      (devices[0],))
+        other.execute("SELECT 1 FROM app_devices WHERE unique_id = %s FOR KEY SHARE", (devices[0],))
         db.execute("SET statement_timeout = '10s'")  # waiting would fail the test
         assert purge(db) == {"login_attempts": 3, "app_devices": 2}
         assert scalar(db, "SELECT count(*) FROM login_attempts") == 1

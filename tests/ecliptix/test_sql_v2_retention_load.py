@@ -160,12 +160,15 @@ def test_purge_under_load_deletes_nothing_in_use(db: Conn, ecliptix_url: str) ->
     for owner in owners:
         login = one(db, "login_membership", owner["number"], owner["device"])
         assert (login["outcome"], login["secure_key"]) == ("success", b"owner-key")
-        assert scalar(
-            db,
-            "SELECT count(*) FROM phone_number_devices WHERE phone_number_id = %s "
-            "AND app_device_id = %s",
-            (owner["phone"], owner["device"]),
-        ) == 1
+        assert (
+            scalar(
+                db,
+                "SELECT count(*) FROM phone_number_devices WHERE phone_number_id = %s "
+                "AND app_device_id = %s",
+                (owner["phone"], owner["device"]),
+            )
+            == 1
+        )
     # the owners' flows that memberships were created from stay; the junk is gone
     assert scalar(db, "SELECT count(*) FROM memberships WHERE secure_key = 'owner-key'") == 8
     assert old_recovery["status"] == "verified"

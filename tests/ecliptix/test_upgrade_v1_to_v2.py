@@ -80,8 +80,14 @@ def register(db: Conn, key: bytes | None, region: str | None = None) -> dict[str
     assert made["outcome"] == "created"
     if key is not None:
         assert one(db, "update_membership_secure_key", made["membership_unique_id"], key)["success"]
-    return {"device": device, "number": number, "phone": phone, "flow": flow, "otp": otp,
-            "membership": made["membership_unique_id"]}
+    return {
+        "device": device,
+        "number": number,
+        "phone": phone,
+        "flow": flow,
+        "otp": otp,
+        "membership": made["membership_unique_id"],
+    }
 
 
 def flows_in_every_state(db: Conn) -> dict[str, Any]:
@@ -128,9 +134,13 @@ def fill_v1(db: Conn, role: str) -> dict[str, Any]:
     # audit rows (version 1 functions write none) and soft-deleted rows
     db.execute("INSERT INTO event_log (event_type, message) VALUES ('v1_note', 'kept')")
     gone = register(db, b"gone-key")
-    db.execute("UPDATE memberships SET is_deleted = true WHERE unique_id = %s", (gone["membership"],))
-    db.execute("UPDATE phone_number_devices SET is_deleted = true WHERE app_device_id = %s",
-               (gone["device"],))
+    db.execute(
+        "UPDATE memberships SET is_deleted = true WHERE unique_id = %s", (gone["membership"],)
+    )
+    db.execute(
+        "UPDATE phone_number_devices SET is_deleted = true WHERE app_device_id = %s",
+        (gone["device"],),
+    )
     move_back(db, "login_attempts", "attempted_at", "1 min", "outcome = 'app_failure'")
     return {"owner": owner, "keyless": keyless, "fr": fr, "states": states, "locked": locked}
 
@@ -149,6 +159,7 @@ def snapshot(db: Conn) -> dict[str, list[dict[str, Any]]]:
 def same_rows(before: list[dict[str, Any]], after: list[dict[str, Any]], table: str) -> None:
     """Every row before is there after with the same values in the old columns.
     updated_at may only move forward (a backfill is an update)."""
+
     def key(row: dict[str, Any]) -> str:
         return json.dumps({k: v for k, v in row.items() if k != "updated_at"}, sort_keys=True)
 
@@ -176,16 +187,19 @@ def test_v1_database_with_data_upgrades_to_v2(v1_url: str, app_role: str) -> Non
     result = migrate(Settings(url=v1_url, locations=(PACKAGED_MIGRATIONS,)))
     applied = [a.script for a in result.applied]
     assert "V003__membership_security_and_retention.sql" in applied
-    assert result.current_version == sorted(
-        p.name[1:].split("__")[0] for p in PACKAGED_MIGRATIONS.glob("V*__*.sql")
-    )[-1]
+    assert (
+        result.current_version
+        == sorted(p.name[1:].split("__")[0] for p in PACKAGED_MIGRATIONS.glob("V*__*.sql"))[-1]
+    )
 
     with psycopg.connect(v1_url, autocommit=True) as db:
         assert scalar(db, "SELECT count(*) FROM schema_history") == history + len(applied)
         after = snapshot(db)
         for table in V1_TABLES:
             same_rows(before[table], after[table], table)
-        assert scalar(db, "SELECT count(*) FROM login_attempts WHERE app_device_id IS NOT NULL") == 0
+        assert (
+            scalar(db, "SELECT count(*) FROM login_attempts WHERE app_device_id IS NOT NULL") == 0
+        )
         v1_callers_keep_working(db, filled)
     with psycopg.connect(url_as(v1_url, app_role), autocommit=True) as conn:
         v1_role_keeps_working(conn, filled)
@@ -196,26 +210,39 @@ def v1_callers_keep_working(db: Conn, filled: dict[str, Any]) -> None:
     owner, keyless, states = filled["owner"], filled["keyless"], filled["states"]
     login = one(db, "login_membership", owner["number"])
     assert (login["outcome"], login["membership_unique_id"], login["secure_key"]) == (
-        "success", owner["membership"], b"owner-key")
+        "success",
+        owner["membership"],
+        b"owner-key",
+    )
     # the lock-out written by version 1 still holds for version 1 callers
     assert one(db, "login_membership", filled["locked"])["outcome"] in ("4", "5")
     # the same device's verified flow: the membership it made, and a new one
     again = one(db, "create_membership", owner["flow"], 42, owner["otp"], "otp_verified")
     assert (again["outcome"], again["membership_unique_id"]) == (
-        "membership_already_exists", owner["membership"])
+        "membership_already_exists",
+        owner["membership"],
+    )
     reg_flow, reg_otp = states["flows"]["registration"], states["otps"]["registration"]
     db.execute("UPDATE verification_flows SET connection_id = 7 WHERE unique_id = %s", (reg_flow,))
-    assert one(db, "create_membership", reg_flow, 7, reg_otp, "otp_verified")["outcome"] == "created"
+    assert (
+        one(db, "create_membership", reg_flow, 7, reg_otp, "otp_verified")["outcome"] == "created"
+    )
     state = one(db, "get_full_flow_state", states["pending"])
     assert (state["status"], state["otp_status"], state["otp_is_active"]) == (
-        "pending", "pending", True)
-    assert one(db, "initiate_verification_flow", make_device(db), filled["fr"], "login")[
-        "outcome"] == "created"
+        "pending",
+        "pending",
+        True,
+    )
+    assert (
+        one(db, "initiate_verification_flow", make_device(db), filled["fr"], "login")["outcome"]
+        == "created"
+    )
     # the first key of a membership created in version 1 is set as before
     first = one(db, "update_membership_secure_key", keyless["membership"], b"first")
     assert first["success"] and first["creation_status"] == "secure_key_set"
     assert one(db, "verify_phone_for_secret_key_recovery", owner["number"], "US")["outcome"] == (
-        "eligible_for_recovery")
+        "eligible_for_recovery"
+    )
     one(db, "log_login_attempt", owner["number"], "v1_call", True)
     one(db, "log_membership_attempt", owner["phone"], "v1_call", True)
 
@@ -225,7 +252,8 @@ def v1_role_keeps_working(conn: Conn, filled: dict[str, Any]) -> None:
     functions, and still nothing else."""
     owner = filled["owner"]
     assert one(conn, "login_membership", owner["number"])["outcome"] == "success"
-    assert one(conn, "register_app_device_if_not_exists", uuid.uuid4(), uuid.uuid4(), 1)[
-        "status"] == 2
+    assert (
+        one(conn, "register_app_device_if_not_exists", uuid.uuid4(), uuid.uuid4(), 1)["status"] == 2
+    )
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("SELECT * FROM ecliptix_purge()")

@@ -44,9 +44,11 @@ def test_maintenance_role_runs_the_purge_and_nothing_else(
             conn.execute("SELECT * FROM login_membership('+15550100')")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM event_log")
-    with psycopg.connect(url_as(ecliptix_url, app), autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT * FROM ecliptix_purge()")
+    with (
+        psycopg.connect(url_as(ecliptix_url, app), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT * FROM ecliptix_purge()")
 
     # re-running the scripts keeps it; a re-created purge is granted again
     db.execute("DROP FUNCTION ecliptix_purge(integer)")
