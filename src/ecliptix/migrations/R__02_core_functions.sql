@@ -393,7 +393,8 @@ $$;
 -- ecliptix_purge only (p_role may then be NULL to register only it).
 -- Idempotent.
 DROP FUNCTION IF EXISTS ecliptix_grant_app_role(name);
-CREATE OR REPLACE FUNCTION ecliptix_grant_app_role(p_role name, p_maintenance_role name DEFAULT NULL)
+CREATE OR REPLACE FUNCTION ecliptix_grant_app_role(
+    p_role name, p_maintenance_role name DEFAULT NULL)
     RETURNS TABLE (privilege text, object_type text, object_name text)
     LANGUAGE plpgsql
     SET search_path FROM CURRENT
@@ -437,7 +438,8 @@ $$;
 -- on the schema are revoked and the role is no longer registered; the same
 -- for p_maintenance_role and ecliptix_purge (p_role may then be NULL).
 DROP FUNCTION IF EXISTS ecliptix_revoke_app_role(name);
-CREATE OR REPLACE FUNCTION ecliptix_revoke_app_role(p_role name, p_maintenance_role name DEFAULT NULL)
+CREATE OR REPLACE FUNCTION ecliptix_revoke_app_role(
+    p_role name, p_maintenance_role name DEFAULT NULL)
     RETURNS TABLE (privilege text, object_type text, object_name text)
     LANGUAGE plpgsql
     SET search_path FROM CURRENT

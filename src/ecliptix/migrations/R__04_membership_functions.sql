@@ -380,7 +380,8 @@ BEGIN
         ON CONFLICT (phone_number)
             DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until;
     ELSE
-        INSERT INTO login_device_lockouts AS l (phone_number, app_device_id, locked_at, locked_until)
+        INSERT INTO login_device_lockouts AS l
+            (phone_number, app_device_id, locked_at, locked_until)
         VALUES (p_phone_number, p_app_device_id, now(), p_until)
         ON CONFLICT (phone_number, app_device_id)
             DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until;

@@ -326,7 +326,8 @@ AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM memberships m
                    WHERE m.phone_number_id = p_phone_uid AND m.app_device_id = p_app_device_id)
-        OR EXISTS (SELECT 1 FROM verification_flows f JOIN phone_numbers p ON p.id = f.phone_number_id
+        OR EXISTS (SELECT 1 FROM verification_flows f
+                   JOIN phone_numbers p ON p.id = f.phone_number_id
                    WHERE p.unique_id = p_phone_uid AND f.app_device_id = p_app_device_id);
 END;
 $$;
