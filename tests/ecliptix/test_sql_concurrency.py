@@ -157,6 +157,9 @@ LOCKING_CALLS = [
     ("update_otp_status", lambda r: (r["otp"], "expired")),
     ("create_membership", lambda r: (r["flow"], 42, r["otp"], "otp_verified")),
     ("login_membership", lambda r: (r["number"],)),
+    # v2: these now rely on locks too (recovery flow used up once; budget per number)
+    ("update_membership_secure_key", lambda r: (uuid.uuid4(), b"k")),
+    ("verify_phone_for_secret_key_recovery", lambda r: (r["number"], None)),
 ]
 
 
