@@ -28,7 +28,8 @@
 -- nullable column without a default, which PostgreSQL records in the catalog
 -- only (no table rewrite, no scan), so its ACCESS EXCLUSIVE lock is held for
 -- milliseconds whatever the table's size; persistor's lock_timeout makes it
--- give way (and retry) rather than queue behind a long transaction. The
+-- give way (and retry) rather than queue behind a long transaction. Each
+-- COMMENT ON COLUMN changes the catalog only, under the same brief lock. The
 -- UPDATE and INSERT on ecliptix_limits touch a table of a few dozen rows.
 
 -- Safe at any size: catalog-only change (nullable, no default), see above.
