@@ -369,6 +369,9 @@ def main() -> int:
     ap.add_argument(
         "--skip", default="", help="comma-separated parts to skip: tools,w5,e1,startup,profile"
     )
+    ap.add_argument(
+        "--against", metavar="REF", help="also run persistor at commit REF (run.sh installs it)"
+    )
     args = ap.parse_args()
     quick = args.quick
     repeats = args.repeats or (1 if quick else 5)
