@@ -52,6 +52,8 @@ def _end_of_sqlite_special(sql: str, i: int, c: str) -> int:
 
 
 def split_sqlite(sql: str) -> list[Statement]:
+    """Split SQLite text into statements (the state machine above)."""
+    # One loop on purpose: its state lives in locals, as in the PostgreSQL splitter.
     out = StatementCollector(sql)
     fast_search = SQLITE_FAST.search
     word_search = SQLITE_WORD.search
