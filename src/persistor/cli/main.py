@@ -28,6 +28,7 @@ def _show(result: R, text: Callable[[CliState, R], None]) -> None:
     opts = state()
     if opts.json:
         _print_json(result.to_json())
+        opts.printed_json = True
     else:
         text(opts, result)
 
@@ -278,6 +279,6 @@ def _report(exc: Exception, opts: CliState) -> int:
         from persistor.cli.logs import log_traceback
 
         log_traceback(exc)
-    if opts.json:
+    if opts.json and not opts.printed_json:  # stress prints its report, then fails
         _print_json(error.to_json())
     return exit_code_for(error)

@@ -23,6 +23,7 @@ class CliState:
         self.values: dict[str, Any] = {}
         self.config: Path | None = None
         self.json = False
+        self.printed_json = False  # stdout holds one JSON document: no second one for an error
         self.verbose = 0
         self.quiet = False
 
