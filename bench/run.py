@@ -385,8 +385,11 @@ def main() -> int:
 
     tools: list[T.Tool] = []
     skipped: dict[str, str] = {}
+    only = set(args.only.split(",")) if args.only else None
+    if only is not None and args.against:
+        only.add("persistor_ref")
     for t in T.ALL:
-        if args.only and t.name not in args.only.split(","):
+        if only is not None and t.name not in only:
             continue
         why = t.missing()
         (skipped.__setitem__(t.name, why) if why else tools.append(t))
