@@ -59,7 +59,7 @@ def end_verified_flows(db: Conn) -> None:
 
 def verified_recovery(db: Conn, device: uuid.UUID, phone: uuid.UUID) -> uuid.UUID:
     """A password_recovery flow of (device, phone), verified through its OTP."""
-    flow = make_flow(db, device, phone, "password_recovery", 77)["unique_identifier"]
+    flow: uuid.UUID = make_flow(db, device, phone, "password_recovery", 77)["unique_identifier"]
     otp = make_otp(db, flow)
     assert one(db, "update_otp_status", otp, "verified")["success"]
     return flow
