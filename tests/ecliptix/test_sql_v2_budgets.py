@@ -223,3 +223,14 @@ def test_otp_and_flow_budget_events(db: Conn) -> None:
 def test_flow_of_unknown_id_is_refused_without_counting(db: Conn) -> None:
     assert check(db, uuid.uuid4())["outcome"] == "flow_not_found_or_invalid"
     assert scalar(db, "SELECT count(*) FROM failed_otp_attempts") == 0
+
+
+def test_most_otps_per_flow_logged_once(db: Conn) -> None:
+    reg = start_flow(db)
+    for _ in range(5):
+        issue(db, reg["flow"])
+    move_back(db, "otp_records", "created_at", "31 s", "true")
+    assert one(db, "request_resend_otp", reg["flow"])["outcome"] == "max_otp_attempts_reached"
+    assert one(db, "request_resend_otp", reg["flow"])["outcome"] == "flow_not_found_or_invalid"
+    logged = events(db, "flow_otp_budget_exhausted")
+    assert logged == [f"flow {reg['flow']}: 5 OTPs issued; the flow failed"]

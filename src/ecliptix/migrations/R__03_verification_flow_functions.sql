@@ -130,6 +130,27 @@ BEGIN
 END;
 $$;
 
+-- A flow that has had its most OTPs fails (request_resend_otp and
+-- insert_otp_record), and the exhausted budget is logged once. Callers hold
+-- the flow row.
+CREATE OR REPLACE FUNCTION ecliptix_fail_flow_for_otp_count(p_flow_unique_id uuid,
+                                                            p_otp_count integer)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    UPDATE verification_flows f SET status = 'failed'
+    WHERE f.unique_id = p_flow_unique_id AND f.status = 'pending';
+    IF FOUND THEN
+        INSERT INTO event_log (event_type, message)
+        VALUES ('flow_otp_budget_exhausted',
+                format('flow %s: %s OTPs issued; the flow failed', p_flow_unique_id,
+                       p_otp_count));
+    END IF;
+END;
+$$;
+
 -- ---------------------------------------------------------------------------
 -- Contract functions
 -- ---------------------------------------------------------------------------
@@ -353,7 +374,7 @@ BEGIN
     END IF;
 
     IF v_count >= ecliptix_limit('otps_per_flow') THEN
-        UPDATE verification_flows f SET status = 'failed' WHERE f.unique_id = p_flow_unique_id;
+        PERFORM ecliptix_fail_flow_for_otp_count(p_flow_unique_id, v_count);
         RETURN QUERY SELECT 'max_otp_attempts_reached'::text;
         RETURN;
     END IF;
@@ -413,7 +434,7 @@ BEGIN
     END IF;
 
     IF v_count >= ecliptix_limit('otps_per_flow') THEN
-        UPDATE verification_flows f SET status = 'failed' WHERE f.unique_id = p_flow_unique_id;
+        PERFORM ecliptix_fail_flow_for_otp_count(p_flow_unique_id, v_count);
         RETURN QUERY SELECT NULL::uuid, 'max_otp_attempts_reached'::text;
         RETURN;
     END IF;
