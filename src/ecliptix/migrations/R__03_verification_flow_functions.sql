@@ -50,16 +50,49 @@ $$;
 
 -- Whether the number's failed-check budget for this device is used up.
 -- Callers hold the per-number lock (kind 12), so the answer stands until
--- they commit.
-CREATE OR REPLACE FUNCTION ecliptix_number_locked(
-    p_phone_number text, p_app_device_id uuid, p_known boolean)
+-- they commit. Both budgets are counted in one index scan; whether the
+-- device is a known device is asked only when one of them is used up (the
+-- common case, a number without failures, needs one query).
+CREATE OR REPLACE FUNCTION ecliptix_number_locked(p_phone_number text, p_app_device_id uuid)
     RETURNS boolean
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
 AS $$
+DECLARE
+    v_shared_limit integer;
+    v_own_limit    integer;
+    v_window       integer;
+    v_shared       bigint;
+    v_own          bigint;
 BEGIN
-    RETURN ecliptix_failed_checks(p_phone_number, p_app_device_id, p_known)
-           >= ecliptix_failed_check_limit(p_known);
+    -- The three limits in one read (this runs on every check).
+    SELECT max(l.value) FILTER (WHERE l.name = 'failed_checks_per_number'),
+           max(l.value) FILTER (WHERE l.name = 'failed_checks_per_known_device'),
+           max(l.value) FILTER (WHERE l.name = 'failed_check_window_seconds')
+    INTO v_shared_limit, v_own_limit, v_window
+    FROM ecliptix_limits l
+    WHERE l.name IN ('failed_checks_per_number', 'failed_checks_per_known_device',
+                     'failed_check_window_seconds');
+    IF v_shared_limit IS NULL OR v_own_limit IS NULL OR v_window IS NULL THEN
+        -- A missing row is a deployment bug: let ecliptix_limit name it.
+        PERFORM ecliptix_limit('failed_checks_per_number'),
+                ecliptix_limit('failed_checks_per_known_device'),
+                ecliptix_limit('failed_check_window_seconds');
+    END IF;
+
+    SELECT count(*) FILTER (WHERE NOT a.known_device),
+           count(*) FILTER (WHERE a.known_device AND a.app_device_id = p_app_device_id)
+    INTO v_shared, v_own
+    FROM failed_otp_attempts a
+    WHERE a.phone_number = p_phone_number
+      AND a.attempt_time > now() - make_interval(secs => v_window);
+    IF v_shared < v_shared_limit AND v_own < v_own_limit THEN
+        RETURN false;
+    END IF;
+    IF ecliptix_is_known_device(p_phone_number, p_app_device_id) THEN
+        RETURN v_own >= v_own_limit;
+    END IF;
+    RETURN v_shared >= v_shared_limit;
 END;
 $$;
 
@@ -71,35 +104,36 @@ $$;
 -- Returns the failed checks of the OTP and of the flow, this one included.
 CREATE OR REPLACE FUNCTION ecliptix_count_failed_check(
     p_otp_unique_id uuid, p_flow_unique_id uuid, p_phone_unique_id uuid,
-    p_phone_number text, p_app_device_id uuid, p_known boolean)
+    p_phone_number text, p_app_device_id uuid)
     RETURNS TABLE (otp_failures bigint, flow_failures bigint)
     LANGUAGE plpgsql
     SET search_path FROM CURRENT
 AS $$
 DECLARE
+    v_known           boolean := ecliptix_is_known_device(p_phone_number, p_app_device_id);
     v_otp_failures    bigint;
     v_flow_failures   bigint;
     v_number_failures bigint;
-    v_number_limit    integer := ecliptix_failed_check_limit(p_known);
+    v_number_limit    integer := ecliptix_failed_check_limit(v_known);
 BEGIN
     INSERT INTO failed_otp_attempts
         (otp_unique_id, flow_unique_id, phone_number, app_device_id, known_device)
-    VALUES (p_otp_unique_id, p_flow_unique_id, p_phone_number, p_app_device_id, p_known);
+    VALUES (p_otp_unique_id, p_flow_unique_id, p_phone_number, p_app_device_id, v_known);
 
     SELECT count(*) INTO v_otp_failures
     FROM failed_otp_attempts a WHERE a.otp_unique_id = p_otp_unique_id;
     SELECT count(*) INTO v_flow_failures
     FROM failed_otp_attempts a WHERE a.flow_unique_id = p_flow_unique_id;
-    v_number_failures := ecliptix_failed_checks(p_phone_number, p_app_device_id, p_known);
+    v_number_failures := ecliptix_failed_checks(p_phone_number, p_app_device_id, v_known);
 
     IF v_number_failures = v_number_limit THEN
         INSERT INTO event_log (event_type, message)
-        VALUES (CASE WHEN p_known THEN 'device_check_budget_exhausted'
+        VALUES (CASE WHEN v_known THEN 'device_check_budget_exhausted'
                      ELSE 'number_check_budget_exhausted' END,
                 format('phone %s, device %s (%s): %s failed checks within %s s; further '
                        'checks refused until the oldest leaves the window',
                        p_phone_unique_id, p_app_device_id,
-                       CASE WHEN p_known THEN 'known device' ELSE 'not a known device' END,
+                       CASE WHEN v_known THEN 'known device' ELSE 'not a known device' END,
                        v_number_failures, ecliptix_limit('failed_check_window_seconds')));
     END IF;
 
@@ -483,7 +517,6 @@ DECLARE
     v_device        uuid;
     v_number        text;
     v_phone_uid     uuid;
-    v_known         boolean;
     v_otp           uuid;
     v_hash          text;
     v_otp_failures  bigint;
@@ -516,8 +549,7 @@ BEGIN
     -- 3. The number's budget for this device (checks of every flow of the
     --    number are serialized from here on).
     PERFORM ecliptix_lock(12, v_number);
-    v_known := ecliptix_is_known_device(v_number, v_device);
-    IF ecliptix_number_locked(v_number, v_device, v_known) THEN
+    IF ecliptix_number_locked(v_number, v_device) THEN
         RETURN QUERY SELECT 'number_locked'::text, NULL::uuid, NULL::int, 'pending'::text;
         RETURN;
     END IF;
@@ -547,7 +579,7 @@ BEGIN
 
     SELECT c.otp_failures, c.flow_failures INTO v_otp_failures, v_flow_failures
     FROM ecliptix_count_failed_check(v_otp, p_flow_unique_id, v_phone_uid, v_number,
-                                     v_device, v_known) c;
+                                     v_device) c;
     IF v_flow_failures >= ecliptix_limit('failed_checks_per_flow') THEN
         RETURN QUERY SELECT 'flow_failed'::text, v_otp, 0, 'failed'::text;
     ELSIF v_otp_failures >= v_otp_limit THEN
@@ -571,7 +603,6 @@ DECLARE
     v_device    uuid;
     v_number    text;
     v_phone_uid uuid;
-    v_known     boolean;
     v_old       text;
     v_expires   timestamptz;
 BEGIN
@@ -624,9 +655,8 @@ BEGIN
     -- failed-check budget: serialized per number like verify_otp.
     IF p_new_status = 'verified' OR (p_new_status = 'failed' AND v_old = 'pending') THEN
         PERFORM ecliptix_lock(12, v_number);
-        v_known := ecliptix_is_known_device(v_number, v_device);
     END IF;
-    IF p_new_status = 'verified' AND ecliptix_number_locked(v_number, v_device, v_known) THEN
+    IF p_new_status = 'verified' AND ecliptix_number_locked(v_number, v_device) THEN
         RETURN QUERY SELECT false, 'Failed-check budget exhausted for this number'::text;
         RETURN;
     END IF;
@@ -645,7 +675,7 @@ BEGIN
     IF p_new_status = 'failed' AND v_old = 'pending' THEN
         -- Counts as a failed check (setting failed again records nothing).
         PERFORM ecliptix_count_failed_check(p_otp_unique_id, v_flow, v_phone_uid, v_number,
-                                            v_device, v_known);
+                                            v_device);
     ELSIF p_new_status = 'verified' THEN
         UPDATE verification_flows f SET status = 'verified' WHERE f.unique_id = v_flow;
     END IF;
