@@ -81,6 +81,7 @@ def test_v002_on_a_v1_database_with_data(pg_url: str) -> None:
         assert {a.script for a in result.applied} >= {
             "V002__verification_security.sql",
             "V002_1__verification_security_index.sql",
+            "V002_2__verification_security_backfill.sql",
         }
 
         # nothing lost (later versions may add limits of their own)

@@ -1,10 +1,13 @@
 -- V002: verification side of the version 2 security contract
 -- (ecliptix-security.md: Identity, codes checked once in the database, the
 -- verification budgets). Functions change in the repeatable scripts; this
--- script adds what they need to the data, on a version 1 database that may
--- hold a lot of it. Its index comes in V002_1 (CREATE INDEX CONCURRENTLY
--- cannot run inside this script's transaction).
---
+-- script and the two after it add what they need to the data, on a version
+-- 1 database that may hold a lot of it:
+--   V002   limits and columns: catalog changes only, one short transaction;
+--   V002_1 the index, built CONCURRENTLY (outside a transaction);
+--   V002_2 the backfill, in a transaction of its own, so that it never runs
+--          while this script's ACCESS EXCLUSIVE lock is held (locks last
+--          until commit).
 -- Why each statement that takes a lock is safe on a big live table is said
 -- beside it. persistor runs every statement with lock_timeout, so none of
 -- them queues behind a long transaction for long.
@@ -32,37 +35,18 @@ WHERE name = 'flows_per_phone_per_window';
 -- Lock: ACCESS EXCLUSIVE on failed_otp_attempts for a catalog change only.
 -- Neither column has a default that needs computing per row (NULL, and the
 -- constant false, which PostgreSQL 11+ stores in the catalog), so nothing is
--- rewritten or scanned: instant at any table size.
+-- rewritten or scanned: instant at any table size, and nothing slow follows
+-- it in this transaction.
 ALTER TABLE failed_otp_attempts
     ADD COLUMN phone_number  varchar(18),
     ADD COLUMN app_device_id uuid,
     ADD COLUMN known_device  boolean NOT NULL DEFAULT false;
 
+-- Lock: SHARE UPDATE EXCLUSIVE, already covered by the ALTER's lock above;
+-- catalog only.
 COMMENT ON COLUMN failed_otp_attempts.phone_number IS
-    'Number of the flow''s phone when the check failed (NULL only on rows older than version 2''s failed-check window at upgrade)';
+    'Number of the flow''s phone when the check failed (NULL only on rows made by version 1 and left out of V002_2''s backfill)';
 COMMENT ON COLUMN failed_otp_attempts.app_device_id IS
     'Device of the flow the failed check was made for';
 COMMENT ON COLUMN failed_otp_attempts.known_device IS
     'The device was a known device of the number: the failure counts against that device''s own budget';
-
--- Backfill the failures a budget can still see: those inside the window.
--- Older rows keep NULL (they fall outside every window, so they would never
--- count), which is why phone_number stays nullable. Lock: ROW EXCLUSIVE on
--- failed_otp_attempts (reads and inserts go on) and row locks on the
--- backfilled rows only - at most one window (a day) of version 1 failures,
--- which nothing else updates. The table is read once in full (no index on
--- attempt_time); the joined rows are found by primary and unique keys.
-UPDATE failed_otp_attempts a
-SET phone_number = p.phone_number,
-    app_device_id = f.app_device_id,
-    known_device = EXISTS (
-        SELECT 1 FROM memberships m
-        JOIN phone_numbers mp ON mp.unique_id = m.phone_number_id
-        WHERE m.app_device_id = f.app_device_id AND NOT m.is_deleted
-          AND mp.phone_number = p.phone_number)
-FROM verification_flows f
-JOIN phone_numbers p ON p.id = f.phone_number_id
-WHERE f.unique_id = a.flow_unique_id
-  AND a.phone_number IS NULL
-  AND a.attempt_time > now() - make_interval(secs => (
-        SELECT l.value FROM ecliptix_limits l WHERE l.name = 'failed_check_window_seconds'));
