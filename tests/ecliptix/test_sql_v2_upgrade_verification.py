@@ -38,7 +38,8 @@ def v1_otp(db: Conn, flow: uuid.UUID, digest: str) -> uuid.UUID:
     """An OTP stored the version 1 way (any expiry, no cooldown)."""
     row = one(db, "insert_otp_record", flow, digest, "key-1", "2099-01-01Z")
     assert row["outcome"] == "created", row
-    return row["otp_unique_id"]
+    otp: uuid.UUID = row["otp_unique_id"]
+    return otp
 
 
 def fill_v1(db: Conn) -> dict[str, uuid.UUID]:

@@ -33,7 +33,9 @@ from tests.ecliptix.verification_support import (
 NOT_FOUND = "flow_not_found_or_invalid"
 
 
-def result(outcome: str, otp: uuid.UUID | None, left: int | None, status: str | None) -> dict:
+def result(
+    outcome: str, otp: uuid.UUID | None, left: int | None, status: str | None
+) -> dict[str, object]:
     return {"outcome": outcome, "otp_unique_id": otp, "attempts_left": left, "flow_status": status}
 
 
@@ -62,10 +64,9 @@ def test_verified(db: Conn) -> None:
     assert db.execute(
         "SELECT status, is_active FROM otp_records WHERE unique_id = %s", (otp,)
     ).fetchone() == ("verified", False)
-    status, validity = db.execute(
+    assert db.execute(
         "SELECT status, expires_at - updated_at FROM verification_flows"
-    ).fetchone()
-    assert status == "verified" and validity == timedelta(hours=24)
+    ).fetchone() == ("verified", timedelta(hours=24))
     assert scalar(db, "SELECT count(*) FROM failed_otp_attempts") == 0
     # checked once: the flow is no longer pending
     assert check(db, reg["flow"], RIGHT) == result(NOT_FOUND, None, None, "verified")

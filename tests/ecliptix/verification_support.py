@@ -39,7 +39,8 @@ def start_flow(
     phone = make_phone(db, number, region, device)
     row = one(db, "initiate_verification_flow", device, phone, purpose, 42)
     assert row["outcome"] == "created", row
-    return {"device": device, "phone": phone, "number": number, "flow": row["unique_identifier"]}
+    flow: uuid.UUID = row["unique_identifier"]
+    return {"device": device, "phone": phone, "number": number, "flow": flow}
 
 
 def issue(db: Conn, flow: uuid.UUID, digest: str = RIGHT) -> uuid.UUID:
@@ -48,7 +49,8 @@ def issue(db: Conn, flow: uuid.UUID, digest: str = RIGHT) -> uuid.UUID:
     expires = scalar(db, "SELECT expires_at FROM verification_flows WHERE unique_id = %s", (flow,))
     row = one(db, "insert_otp_record", flow, digest, "key-1", expires)
     assert row["outcome"] == "created", row
-    return row["otp_unique_id"]
+    otp: uuid.UUID = row["otp_unique_id"]
+    return otp
 
 
 def check(db: Conn, flow: uuid.UUID, digest: str = WRONG) -> Row:
@@ -77,7 +79,8 @@ def known_device(db: Conn, number: str, region: str | None = None) -> uuid.UUID:
     # The verified registration flow would otherwise be handed back to this
     # device for any purpose for 24 h (version 1's rule, kept): let it lapse.
     move_back(db, "verification_flows", "expires_at", "25 hours", "unique_id = %s", reg["flow"])
-    return reg["device"]
+    device: uuid.UUID = reg["device"]
+    return device
 
 
 def failures(db: Conn, number: str) -> int:
@@ -97,7 +100,8 @@ def events(db: Conn, event_type: str) -> list[str]:
 
 def fresh_flow_for(db: Conn, number: str, region: str | None = None) -> uuid.UUID:
     """A new flow for the number from a new device (not a known device)."""
-    return start_flow(db, number=number, region=region)["flow"]
+    flow: uuid.UUID = start_flow(db, number=number, region=region)["flow"]
+    return flow
 
 
 __all__ = [
