@@ -37,6 +37,13 @@ SPEC = {
     "ended_lock_retention_seconds": 86400,
     "soft_deleted_retention_seconds": 30 * 86400,
     "unreferenced_retention_seconds": 30 * 86400,
+    # version 2, verification side (V002)
+    "failed_checks_per_otp": 3,
+    "failed_checks_per_flow": 5,
+    "failed_checks_per_number": 10,
+    "failed_checks_per_known_device": 10,
+    "failed_check_window_seconds": 86400,
+    "flows_per_device_per_window": 5,
 }
 
 
@@ -87,8 +94,12 @@ def test_other_limits_are_read_from_the_table(db: Conn) -> None:
     make_otp(db, flow)
     move_back(db, "otp_records", "created_at", "60 s", "true")
     assert one(db, "request_resend_otp", flow)["outcome"] == "resend_cooldown_active"
+    assert one(db, "insert_otp_record", flow, "h", "s", "-infinity")["outcome"] == (
+        "resend_cooldown_active"
+    )
+    move_back(db, "otp_records", "created_at", "60 s", "true")
     make_otp(db, flow)
-    assert one(db, "insert_otp_record", flow, "h", "s", "2099-01-01Z")["outcome"] == (
+    assert one(db, "insert_otp_record", flow, "h", "s", "-infinity")["outcome"] == (
         "max_otp_attempts_reached"
     )
 

@@ -2,7 +2,7 @@
 with a pinned search_path ending in pg_temp, PUBLIC may execute nothing and
 touch no table, and an application role granted with
 ``SELECT * FROM ecliptix_grant_app_role('app_user')`` may call exactly the
-sixteen contract functions and nothing else."""
+contract functions and nothing else."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ CONTRACT = {
     "create_membership": "gen_random_uuid(), 1, gen_random_uuid(), 'otp_verified'::varchar",
     "update_membership_secure_key": "gen_random_uuid(), NULL::bytea",
     "login_membership": "'+15550000'::varchar",
+    "verify_otp": "gen_random_uuid(), 'x'",
 }
 # v2: SECURITY DEFINER too, but granted to maintenance roles only.
 MAINTENANCE = {"ecliptix_purge": "1"}

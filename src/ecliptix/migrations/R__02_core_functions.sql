@@ -62,8 +62,9 @@ $$;
 
 -- Transaction-scoped advisory lock on (kind, key). Kinds: 1 = membership
 -- creation per (number, device), 2 = login per number or (number, device),
--- 3 = recovery-eligibility checks per number. The first int keeps these
--- apart from any other user of advisory locks in the database.
+-- 3 = recovery-eligibility checks per number, 11 = flow creation per number,
+-- 12 = failed-check budget per number. The first int keeps these apart from
+-- any other user of advisory locks in the database.
 CREATE OR REPLACE FUNCTION ecliptix_lock(p_kind integer, p_key text) RETURNS void
     LANGUAGE plpgsql
     SET search_path FROM CURRENT
@@ -101,6 +102,32 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22001',
             MESSAGE = format('%s must be at most 18 characters, got %s: %L',
                              p_param, length(p_value), p_value);
+    END IF;
+END;
+$$;
+
+-- A number for a new phone row: E.164 ('+', then 8 to 15 digits, the first
+-- not 0). Rows that exist already are not held to it (see
+-- ensure_phone_number), so this is not part of ecliptix_check_phone_number.
+CREATE OR REPLACE FUNCTION ecliptix_is_e164(p_value text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    RETURN p_value ~ '^\+[1-9][0-9]{7,14}$';
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION ecliptix_check_e164(p_value text, p_param text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF NOT ecliptix_is_e164(p_value) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must be an E.164 number (''+'', then 8 to 15 digits, the '
+                             'first not 0), got %L', p_param, p_value),
+            HINT = 'Send the number in international form, e.g. +14155550123.';
     END IF;
 END;
 $$;
@@ -185,6 +212,26 @@ BEGIN
 END;
 $$;
 
+-- A known device of a number: a device with a non-deleted membership on a
+-- phone row with that number (any region). Known devices keep budgets of
+-- their own, so a stranger using up a number's budget never locks the owner
+-- out on the owner's device. Found from the device's memberships (indexed
+-- by app_device_id; a new device has none).
+CREATE OR REPLACE FUNCTION ecliptix_is_known_device(p_phone_number text, p_app_device_id uuid)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    RETURN EXISTS (
+        SELECT 1
+        FROM memberships m
+        JOIN phone_numbers p ON p.unique_id = m.phone_number_id
+        WHERE m.app_device_id = p_app_device_id AND NOT m.is_deleted
+          AND p.phone_number = p_phone_number);
+END;
+$$;
+
 -- ---------------------------------------------------------------------------
 -- Privileges: who may call what
 -- ---------------------------------------------------------------------------
@@ -216,7 +263,7 @@ CREATE TABLE IF NOT EXISTS ecliptix_maintenance_roles (
     granted_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The sixteen contract functions an application role may execute.
+-- The contract functions an application role may execute.
 CREATE OR REPLACE FUNCTION ecliptix_contract_functions() RETURNS name[]
     LANGUAGE plpgsql IMMUTABLE
     SET search_path FROM CURRENT
@@ -228,7 +275,8 @@ BEGIN
         'initiate_verification_flow', 'request_resend_otp', 'insert_otp_record',
         'update_otp_status', 'update_verification_flow_status', 'expire_associated_otp',
         'log_login_attempt', 'log_membership_attempt', 'create_membership',
-        'update_membership_secure_key', 'login_membership']::name[];
+        'update_membership_secure_key', 'login_membership',
+        'verify_otp']::name[];
 END;
 $$;
 
@@ -388,7 +436,7 @@ END;
 $$;
 
 -- Give an application role what it needs and nothing more: USAGE on this
--- schema and EXECUTE on the sixteen contract functions; no table privilege.
+-- schema and EXECUTE on the contract functions; no table privilege.
 -- With p_maintenance_role, also give that role USAGE and EXECUTE on
 -- ecliptix_purge only (p_role may then be NULL to register only it).
 -- Idempotent.
@@ -627,10 +675,19 @@ BEGIN
     PERFORM ecliptix_check_region(p_region, 'p_region');
     PERFORM ecliptix_require_read_committed('ensure_phone_number');
 
+    -- New rows take E.164 numbers only; a row that exists already (from
+    -- before version 2) is found and used as it is.
+    IF NOT ecliptix_is_e164(p_phone_number)
+       AND ecliptix_find_phone(p_phone_number, p_region) IS NULL THEN
+        PERFORM ecliptix_check_e164(p_phone_number, 'p_phone_number');
+    END IF;
+
     -- One non-deleted phone per (number, region): concurrent callers all
-    -- land on the unique index; exactly one inserts.
+    -- land on the unique index; exactly one inserts (and never a number
+    -- that is not E.164, even if the old row went away meanwhile).
     INSERT INTO phone_numbers AS p (phone_number, region)
-    VALUES (p_phone_number, p_region)
+    SELECT p_phone_number, p_region
+    WHERE ecliptix_is_e164(p_phone_number)
     ON CONFLICT (phone_number, region) WHERE NOT is_deleted DO NOTHING
     RETURNING p.id INTO v_phone_id;
     v_created := v_phone_id IS NOT NULL;
