@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from persistor.core.no_transaction import first_keyword, needs_no_transaction
@@ -142,14 +143,34 @@ def _row(
     )
 
 
-def commit_failure(what: str, exc: StatementFailed, kept: str) -> MigrationError:
-    """Return the error for a transaction that failed at COMMIT (a deferred constraint, say)."""
-    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-    message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
-    if exc.detail:
-        message += "\n" + exc.detail
-    message += f"\n{kept}; fix it and run migrate again."
-    return MigrationError(message, script=what, sqlstate=exc.sqlstate, server_message=exc.message)
+@contextmanager
+def committing(what: str, kept: Callable[[], str]) -> Iterator[None]:
+    """Turn a COMMIT the database refuses inside into the MigrationError that names `what`.
+
+    The one place a refused COMMIT (what only COMMIT checks, such as a
+    deferred constraint) becomes a migration failure: a script's own
+    transaction here, a whole run's (SQLite, --single-transaction) in
+    api.migrate. `kept` says what survived, asked when it happens.
+    """
+    try:
+        yield
+    except StatementFailed as exc:
+        state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+        message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
+        if exc.detail:
+            message += "\n" + exc.detail
+        message += f"\n{kept()}; fix it and run migrate again."
+        raise MigrationError(
+            message, script=what, sqlstate=exc.sqlstate, server_message=exc.message
+        ) from None
+
+
+def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:
+    """Run one statement of a script; a failure becomes the MigrationError naming file and line."""
+    try:
+        execute(stmt.text)
+    except StatementFailed as exc:
+        raise _failure(script, stmt, exc) from None
 
 
 def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
@@ -174,29 +195,29 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
 
 def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Apply one script and record it; return its execution time in milliseconds."""
+    if not script.transactional:
+        return _run_outside_transaction(engine, script, rank)
     started = time.perf_counter()
-    if script.transactional:
-        try:
-            with engine.transaction():
-                engine.prepare_script()
-                _execute_all(engine, script, script.statements)
-                elapsed = int((time.perf_counter() - started) * 1000)
-                engine.insert_history(_row(script, rank, elapsed, True))
-        except StatementFailed as exc:  # the statements ran: it failed as it committed
-            raise commit_failure(
-                script.file.name, exc, "Nothing of this script was applied"
-            ) from None
-        return elapsed
-    return _run_outside_transaction(engine, script, rank, started)
+    with engine.transaction() as tx:  # PostgreSQL: BEGIN goes with the first statement
+        tx.reset_search_path()
+        for stmt in script.statements:
+            _execute(tx.execute, script, stmt)
+        elapsed = _ms_since(started)
+        tx.insert_history(_row(script, rank, elapsed, True))
+        with committing(script.file.name, lambda: "Nothing of this script was applied"):
+            tx.commit()  # PostgreSQL: the history row, the lock's fence and COMMIT at once
+    return elapsed
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 def _partial(script: PreparedScript, done: int) -> str:
     return f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
 
 
-def _run_outside_transaction(
-    engine: Engine, script: PreparedScript, rank: int, started: float
-) -> int:
+def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Run a no-transaction script statement by statement, recording progress as it goes.
 
     A row with success = false and the count of completed statements is
@@ -204,29 +225,21 @@ def _run_outside_transaction(
     killed midway looks like a failure at the statement that was running:
     the next migrate resumes there instead of repeating what already ran.
     """
-    engine.prepare_script()
-    with engine.transaction():
+    started = time.perf_counter()
+    engine.reset_search_path()
+    with engine.transaction() as tx:
         if script.replaces is not None:
-            engine.delete_history([script.replaces])
-        engine.insert_history(_row(script, rank, 0, False, done=script.start))
+            tx.delete_history([script.replaces])
+        tx.insert_history(_row(script, rank, 0, False, done=script.start))
+        tx.commit()
     for index in range(script.start, len(script.statements)):
         stmt = script.statements[index]
         engine.check_lock()
-        try:
-            engine.execute(stmt.text)
-        except StatementFailed as exc:
-            raise _failure(script, stmt, exc) from None
-        engine.update_checksum(rank, _partial(script, index + 1))
-    elapsed = int((time.perf_counter() - started) * 1000)
-    with engine.transaction():
-        engine.delete_history([rank])
-        engine.insert_history(_row(script, rank, elapsed, True))
+        _execute(engine.execute, script, stmt)
+        engine.record_progress(rank, _partial(script, index + 1))
+    elapsed = _ms_since(started)
+    with engine.transaction() as tx:
+        tx.delete_history([rank])
+        tx.insert_history(_row(script, rank, elapsed, True))
+        tx.commit()
     return elapsed
-
-
-def _execute_all(engine: Engine, script: PreparedScript, statements: Sequence[Statement]) -> None:
-    for stmt in statements:
-        try:
-            engine.execute(stmt.text)
-        except StatementFailed as exc:
-            raise _failure(script, stmt, exc) from None
