@@ -1,4 +1,12 @@
-"""Running scripts through an engine: one transaction per script with its history row."""
+"""Running scripts through an engine: one transaction per script with its history row.
+
+api.migrate plans under the lock, then calls run_script for each script:
+it opens the engine's transaction, runs the statements through it, adds the
+history row and commits. What it says is what the database gets; which of
+it shares a round trip is the engine's to say (engines/pgtransaction.py).
+A failing statement becomes the MigrationError naming file and line
+(_failure), a refused COMMIT the one naming the script (committing).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from persistor.core.no_transaction import first_keyword, needs_no_transaction
 from persistor.core.planner import PARTIAL_PREFIX
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
-from persistor.core.splitter import SplitError, Statement, split_statements
 from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRow, StatementFailed
 from persistor.errors import MigrationError, Problem, SourceLocation
+
+if TYPE_CHECKING:
+    from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
 
@@ -67,6 +77,10 @@ def prepare(
 
 
 def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
+    # Loaded here, not at import: a migrate with nothing to do never splits.
+    from persistor.core.no_transaction import needs_no_transaction
+    from persistor.core.splitter import SplitError, split_statements
+
     try:
         statements = tuple(
             split_statements(source.text, "sqlite" if dialect == "sqlite" else "postgresql")
@@ -101,6 +115,8 @@ def _prepare_sqlite(
     # The SQLite migration lock is the run's own write transaction, so every
     # statement runs inside it, and SQLite refuses VACUUM there: say so
     # before anything runs rather than fail half way through the run.
+    from persistor.core.no_transaction import first_keyword
+
     for stmt in statements:
         if first_keyword(stmt.text) == "vacuum":
             return Problem(
@@ -165,14 +181,6 @@ def committing(what: str, kept: Callable[[], str]) -> Iterator[None]:
         ) from None
 
 
-def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:
-    """Run one statement of a script; a failure becomes the MigrationError naming file and line."""
-    try:
-        execute(stmt.text)
-    except StatementFailed as exc:
-        raise _failure(script, stmt, exc) from None
-
-
 def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
     line = stmt.line
     if exc.position:
@@ -209,10 +217,6 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     return elapsed
 
 
-def _ms_since(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
-
-
 def _partial(script: PreparedScript, done: int) -> str:
     return f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
 
@@ -243,3 +247,15 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
         tx.insert_history(_row(script, rank, elapsed, True))
         tx.commit()
     return elapsed
+
+
+def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:
+    """Run one statement of a script; a failure becomes the MigrationError naming file and line."""
+    try:
+        execute(stmt.text)
+    except StatementFailed as exc:
+        raise _failure(script, stmt, exc) from None
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -20,7 +20,7 @@ _TABLE_OID = (
 
 
 def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    """Whether schema.table exists (names as stored, not case-folded)."""
+    """Return whether schema.table exists (names as stored, not case-folded)."""
     row = conn.execute(
         f"SELECT {_TABLE_OID} IS NOT NULL", {"schema": schema, "table": table}
     ).fetchone()
@@ -28,7 +28,7 @@ def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool
 
 
 def readable_table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    """Whether schema.table exists and the current role may use the schema and SELECT from it."""
+    """Return whether schema.table exists and the role may use the schema and SELECT from it."""
     row = conn.execute(
         "SELECT coalesce(has_schema_privilege(%(schema)s, 'USAGE') "
         f"AND has_table_privilege({_TABLE_OID}, 'SELECT'), false) "
@@ -51,7 +51,7 @@ def missing_table_privileges(
 
 
 def lacks_schema_usage(conn: psycopg.Connection[Any], schema: str) -> bool:
-    """Whether the schema exists and the current role may not use it."""
+    """Return whether the schema exists and the current role may not use it."""
     row = conn.execute(
         "SELECT NOT has_schema_privilege(oid, 'USAGE') FROM pg_namespace WHERE nspname = %s",
         (schema,),

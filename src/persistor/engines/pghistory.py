@@ -40,7 +40,7 @@ class HistoryTable:
         self._name = sql.Identifier(schema, table)
 
     def exists(self) -> bool:
-        """Whether the table is there."""
+        """Return whether the table is there."""
         return table_exists(self.conn, self.schema, self.table)
 
     def read(self) -> list[HistoryRow]:
