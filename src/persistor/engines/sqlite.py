@@ -179,7 +179,7 @@ class SqliteEngine(Engine):
         try:
             with self.transaction() as tx:
                 for kind, name in rows:
-                    tx.execute(
+                    self.conn.execute(
                         f"DROP {kind.upper()} IF EXISTS {_quote(self.schema)}.{_quote(name)}"
                     )
                 tx.commit()
