@@ -1,11 +1,16 @@
-"""PostgreSQL through psycopg 3."""
+"""PostgreSQL through psycopg 3.
+
+The connection runs in autocommit; transactions are driven by hand. What
+goes over the wire, and when, is in pgtransaction (batched BEGIN, history
+writes with COMMIT); the lock modes and their fence are in pglock; the
+history table's SQL is in pghistory.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -15,20 +20,22 @@ from persistor.engines.base import (
     Engine,
     ForeignJournal,
     HistoryRow,
-    NewHistoryRow,
     ServerInfo,
-    StatementFailed,
+    Transaction,
     WaitCallback,
 )
-from persistor.engines.pgcatalog import ensure_schema, table_exists
+from persistor.engines.pgerrors import first_line, server_message, statement_failed
+from persistor.engines.pghistory import HistoryTable
 from persistor.engines.pglock import (
+    Fence,
     advisory_holder,
     advisory_lock,
     lock_key,
     table_lock,
     table_lock_holder,
 )
-from persistor.errors import ConnectError, LockLostError, PrivilegeError, UsageError
+from persistor.engines.pgtransaction import Outbox, PgTransaction, set_search_path
+from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import mask_url, scrub
 
@@ -43,7 +50,6 @@ class PostgresEngine(Engine):
 
     name: ClassVar[str] = "postgresql"
     dialect: ClassVar[Literal["postgresql", "sqlite"]] = "postgresql"
-    transactional_ddl: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -71,20 +77,14 @@ class PostgresEngine(Engine):
             ) from None
         except psycopg.OperationalError as exc:
             raise ConnectError(
-                f"cannot connect to {mask_url(url)}: {scrub(_first_line(str(exc)), url)}; check "
+                f"cannot connect to {mask_url(url)}: {scrub(first_line(str(exc)), url)}; check "
                 "that the server is running, the host/port/database are right, and the password "
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
-        self._table = sql.Identifier(self.schema, history_table)
-        self._depth = 0
-        self._prefix: list[str] = []  # sent ahead of the next statement
-        self._pending: list[str] = []  # sent with the next COMMIT
-        self._committed = False  # whether the final durability flush is needed
-        # Sent before each COMMIT while the lock is held: fails (division by
-        # zero) unless this transaction runs under the lock; then _lost says why.
-        self._fence: str | None = None
-        self._lost: Callable[[], LockLostError] = _lease_lost
-        self._still_held: Callable[[], bool] | None = None  # table lock mode
+        self._history = HistoryTable(self.conn, self.schema, history_table)
+        self._outbox = Outbox(self.conn)
+        self._depth = 0  # transactions open: the next one is a savepoint inside them
+        self._fence: Fence | None = None  # while the lock is held
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn = psycopg.connect(
@@ -114,8 +114,9 @@ class PostgresEngine(Engine):
 
     @contextmanager
     def lock(self, timeout: float, on_wait: WaitCallback) -> Iterator[None]:
+        # Either mode gives a Fence, which every COMMIT carries while we hold it.
         if self.lock_mode == "table":
-            with table_lock(
+            held = table_lock(
                 self.conn,
                 self._connect,
                 self.schema,
@@ -123,38 +124,42 @@ class PostgresEngine(Engine):
                 timeout,
                 on_wait,
                 self.lock_lease,
-            ) as held:
-                self._fence, self._still_held = held.fence, held.still_held
-                self._lost = _lease_lost
-                try:
-                    yield
-                finally:
-                    self._fence, self._still_held = None, None
-            return
-        key = lock_key(self.schema, self.history_table)
-        with advisory_lock(self.conn, key, timeout, on_wait) as pid:
-            # The lock belongs to one server session. A transaction pooler (or
-            # a reset connection) can run later transactions on another, which
-            # the lock does not cover: such a commit must fail, not go through.
-            self._fence = f"SELECT 1 / (pg_backend_pid() = {pid:d})::int"
-            self._lost = partial(_session_moved, pid)
-            # Each script still commits atomically with its history row, but
-            # without waiting for its own WAL flush; one synchronous commit at
-            # the end makes the run durable before persistor reports success.
-            # A server crash mid-run can only lose whole scripts together with
-            # their history rows, and the next run applies them again.
-            self.conn.execute(b"SET synchronous_commit TO off")
-            self._committed = False
+            )
+            flush: AbstractContextManager[None] = contextlib.nullcontext()
+        else:
+            held = advisory_lock(
+                self.conn, lock_key(self.schema, self.history_table), timeout, on_wait
+            )
+            flush = self._one_flush_at_end()
+        with held as fence, flush:
+            self._fence = fence
             try:
                 yield
             finally:
                 self._fence = None
-                if not self.conn.closed:
-                    with contextlib.suppress(psycopg.Error):
-                        self.conn.execute(b"SET synchronous_commit TO on")
-                        if self._committed:
-                            # a synchronous commit flushes the WAL of every earlier one
-                            self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
+
+    @contextmanager
+    def _one_flush_at_end(self) -> Iterator[None]:
+        """Let commits skip their own WAL flush while inside; flush once at the end.
+
+        Each script still commits atomically with its history row, but without
+        waiting for its WAL flush; one synchronous commit at the end makes the
+        run durable before persistor reports success. A server crash mid-run
+        can only lose whole scripts together with their history rows, and the
+        next run applies them again. Only for the session lock: behind a
+        transaction pooler a session SET would leak to other clients.
+        """
+        self.conn.execute(b"SET synchronous_commit TO off")
+        commits = self._outbox.commits
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.execute(b"SET synchronous_commit TO on")
+                    if self._outbox.commits > commits:
+                        # a synchronous commit flushes the WAL of every earlier one
+                        self.conn.execute(b"BEGIN; SELECT pg_current_xact_id(); COMMIT")
 
     @property
     def _lock_table(self) -> str:
@@ -169,236 +174,106 @@ class PostgresEngine(Engine):
                 holder = table_lock_holder(self.conn, self.schema, self._lock_table)
         return holder
 
-    def _history_exists(self) -> bool:
-        return table_exists(self.conn, self.schema, self.history_table)
+    def check_lock(self) -> None:
+        if self._fence is not None:
+            try:
+                self._outbox.send(self._fence.statement)
+            except psycopg.errors.DivisionByZero:
+                raise self._fence.lost() from None
 
     def read_history(self) -> list[HistoryRow]:
-        if not self._history_exists():
-            return []
-        with self._needs_privilege("read the history table", "SELECT ON {table}"):
-            try:
-                cur = self.conn.execute(
-                    sql.SQL(
-                        "SELECT installed_rank, version, description, type, script, checksum, "
-                        "installed_by, installed_at, execution_time_ms, success FROM {} "
-                        "ORDER BY installed_rank"
-                    ).format(self._table)
-                )
-            except psycopg.errors.UndefinedColumn as exc:
-                table = self._table.as_string(self.conn)
-                raise UsageError(
-                    f"{table} is not a persistor history table ({_statement_failed(exc).message}); "
-                    "give --history-table a table of persistor's own, or a new name. To adopt "
-                    "another tool's history (Flyway, DbUp), run `persistor baseline`"
-                ) from None
-        return list(map(HistoryRow._make, cur.fetchall()))
-
-    @contextmanager
-    def _needs_privilege(self, action: str, grant: str) -> Iterator[None]:
-        """Turn the server's 'permission denied' into an error that names the grant."""
-        try:
-            yield
-        except psycopg.errors.InsufficientPrivilege as exc:  # autocommit: nothing to roll back
-            table = self._table.as_string(self.conn)
-            schema = sql.Identifier(self.schema).as_string(self.conn)
-            user = self.conn.info.user
-            raise PrivilegeError(
-                f"role {user} may not {action} {table}: {_statement_failed(exc).message}. "
-                f"Grant it (GRANT {grant.format(table=table, schema=schema)} TO {user}), "
-                "or migrate as a role that has it"
-            ) from None
+        return self._history.read()
 
     def ensure_history(self) -> None:
-        if self._history_exists():
-            return
-        with self._needs_privilege("create the history table", "CREATE ON SCHEMA {schema}"):
-            self._create_history()
-
-    def _create_history(self) -> None:
-        ensure_schema(self.conn, self.schema)
-        self.conn.execute(
-            sql.SQL(
-                """
-                CREATE TABLE IF NOT EXISTS {} (
-                    installed_rank integer PRIMARY KEY,
-                    version varchar(50),
-                    description varchar(200) NOT NULL,
-                    type varchar(20) NOT NULL,
-                    script varchar(1000) NOT NULL,
-                    checksum varchar(100),
-                    installed_by varchar(100) NOT NULL,
-                    installed_at timestamptz NOT NULL DEFAULT now(),
-                    execution_time_ms integer NOT NULL,
-                    success boolean NOT NULL
-                )
-                """
-            ).format(self._table)
-        )
+        self._history.ensure()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        # Transactions are driven by hand so that BEGIN (and SET LOCAL) travel
-        # with the script's first statement, and the history row with COMMIT:
-        # a one-statement script costs two round trips instead of five.
-        depth = self._depth
+    def transaction(self) -> Iterator[Transaction]:
+        # See pgtransaction: BEGIN goes with the first statement, history writes with COMMIT.
+        tx = PgTransaction(self._outbox, self._history, self._depth, self._fence)
         self._depth += 1
-        self._prefix.append("BEGIN" if depth == 0 else f"SAVEPOINT persistor_{depth}")
-        mark = len(self._pending)
         try:
-            yield
-        except BaseException:
-            del self._pending[mark:]
-            if self._prefix:
-                self._prefix.clear()  # nothing of this level reached the server
-                if depth > 0:
-                    raise
-            if not self.conn.closed:
-                with contextlib.suppress(psycopg.Error):
-                    if depth == 0:
-                        self.conn.execute(b"ROLLBACK")
-                    else:
-                        self.conn.execute(
-                            f"ROLLBACK TO SAVEPOINT persistor_{depth}; "
-                            f"RELEASE SAVEPOINT persistor_{depth}".encode()
-                        )
-            raise
+            yield tx
         finally:
-            self._depth = depth
-        end = "COMMIT" if depth == 0 else f"RELEASE SAVEPOINT persistor_{depth}"
-        fence = [self._fence] if self._fence and depth == 0 else []
-        statements = [*self._prefix, *self._pending[mark:], *fence, end]
-        self._prefix.clear()
-        del self._pending[mark:]
-        try:
-            self._send(statements)
-        except (psycopg.Error, LockLostError) as exc:
-            if depth == 0 and not self.conn.closed:
-                with contextlib.suppress(psycopg.Error):
-                    self.conn.execute(b"ROLLBACK")
-            if isinstance(exc, psycopg.Error) and depth == 0 and self.conn.broken:
-                # The COMMIT may or may not have happened: say so, claim nothing.
-                raise ConnectError(
-                    f"lost the connection while committing: {_first_line(str(exc))}. Whether "
-                    "the last script was committed is unknown: run `persistor status` to see, "
-                    "then `persistor migrate` again"
-                ) from None
-            if isinstance(exc, psycopg.Error):
-                # e.g. a deferred constraint, checked only at COMMIT
-                raise _statement_failed(exc) from None
-            raise
-        self._committed = True
+            self._depth -= 1
+            if not tx.finished:
+                tx.rollback()
 
-    def _send(self, statements: list[str]) -> None:
-        try:
-            self.conn.execute(";\n".join(statements).encode("utf-8"))
-        except psycopg.errors.DivisionByZero:
-            if self._fence is None or self._fence not in statements:
-                raise
-            raise self._lost() from None
-
-    def prepare_script(self) -> None:
-        # Scripts may change search_path; every script starts from the target schema.
-        setting = sql.SQL("SET {} search_path TO {}, pg_temp").format(
-            sql.SQL("LOCAL" if self._depth else "SESSION"), sql.Identifier(self.schema)
-        )
-        if self._depth:
-            self._prefix.append(setting.as_string(self.conn))
-        elif self.lock_mode == "table":
+    def reset_search_path(self) -> None:
+        if self.lock_mode == "table":
             # Behind a transaction pooler a session SET would leak to other
             # clients; statements outside a transaction use the role's default.
             return
-        else:
-            # Outside a transaction it must go alone: several statements in one
-            # query string form an implicit transaction, which CREATE INDEX
-            # CONCURRENTLY refuses.
-            self.conn.execute(setting)
-
-    def check_lock(self) -> None:
-        if self._fence is not None:
-            self._send([*self._prefix, self._fence])
-            self._prefix.clear()
+        # Sent alone: several statements in one query form an implicit
+        # transaction, which CREATE INDEX CONCURRENTLY refuses.
+        self._outbox.send(set_search_path(self.schema, "SESSION").as_string(self.conn))
 
     def execute(self, statement: str) -> None:
-        offset = 0
-        if self._prefix:
-            head = ";\n".join(self._prefix) + ";\n"
-            offset = len(head)
-            statement = head + statement
-            self._prefix.clear()
+        self._outbox.run(statement, self._fence)
+        self._outbox.commits += 1
+
+    def record_progress(self, rank: int, checksum: str) -> None:
+        write = self._history.update_checksum(rank, checksum)
         try:
-            self.conn.execute(statement.encode("utf-8"), prepare=False)
+            self._outbox.send(write.sql)
         except psycopg.Error as exc:
-            if self._still_held is not None and not self._still_held():
-                # A stalled migrator whose lease ran out: its statement most
-                # likely failed because another migrator did the work meanwhile.
-                raise _lease_lost() from None
-            raise _statement_failed(exc, offset) from None
-
-    def insert_history(self, row: NewHistoryRow) -> None:
-        values = sql.SQL(", ").join(
-            [
-                sql.Literal(row.installed_rank),
-                sql.Literal(row.version),
-                sql.Literal(row.description[:200]),
-                sql.Literal(row.type),
-                sql.Literal(row.script),
-                sql.Literal(row.checksum),
-                sql.SQL("current_user"),
-                sql.Literal(row.execution_time_ms),
-                sql.Literal(row.success),
-            ]
-        )
-        insert = sql.SQL(
-            "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
-            "installed_by, execution_time_ms, success) VALUES ({})"
-        ).format(self._table, values)
-        self._write_history(insert)
-
-    def delete_history(self, ranks: Sequence[int]) -> None:
-        self._write_history(
-            sql.SQL("DELETE FROM {} WHERE installed_rank = ANY({})").format(
-                self._table, sql.Literal(list(ranks))
-            )
-        )
-
-    def update_checksum(self, rank: int, checksum: str) -> None:
-        self._write_history(
-            sql.SQL("UPDATE {} SET checksum = {} WHERE installed_rank = {}").format(
-                self._table, sql.Literal(checksum), sql.Literal(rank)
-            )
-        )
-
-    def _write_history(self, query: sql.Composable) -> None:
-        # Inside a transaction, history writes go with its COMMIT so they can
-        # never land outside it; outside, they go at once.
-        text = query.as_string(self.conn)
-        if self._depth:
-            self._pending.append(text)
-        else:
-            self._send([*self._prefix, text])
-            self._prefix.clear()
-            self._committed = True
+            raise self._history.write_denied(exc, [write]) or statement_failed(exc) from None
+        self._outbox.commits += 1
 
     def clean(self) -> list[str]:
+        try:
+            return self._drop_and_recreate_schema()
+        except psycopg.Error as exc:
+            raise self._clean_failed(exc) from None
+
+    def _drop_and_recreate_schema(self) -> list[str]:
         schema = sql.Identifier(self.schema)
         rows = self.conn.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind IN ('r','v','m','S','f','p') ORDER BY 1",
             (self.schema,),
         ).fetchall()
-        owner = self.conn.execute(
-            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (self.schema,)
-        ).fetchone()
+        owner = self._schema_owner()
         if owner is None:
             return []
         with self.conn.transaction():
             self.conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
             self.conn.execute(
-                sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
-                    schema, sql.Identifier(owner[0])
-                )
+                sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, sql.Identifier(owner))
             )
         return [str(r[0]) for r in rows]
+
+    def _schema_owner(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (self.schema,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _clean_failed(self, exc: psycopg.Error) -> PersistorError:
+        """Return the error for a clean the server refused; it changed nothing."""
+        if self.conn.broken:
+            return ConnectError(
+                f"lost the connection during clean: {first_line(str(exc))}. Run "
+                "`persistor status` to see what is left, then clean again"
+            )
+        schema = sql.Identifier(self.schema).as_string(self.conn)
+        error: PersistorError
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            error = PrivilegeError(
+                f"role {self.conn.info.user} may not clean schema {schema}: {server_message(exc)}. "
+                f"clean drops the schema and creates it again for its owner "
+                f"({self._schema_owner()}), which needs that owner or a member of it, with "
+                "CREATE on the database; run clean as such a role. Nothing was dropped"
+            )
+        else:
+            failure = statement_failed(exc)
+            detail = f"\n{failure.detail}" if failure.detail else ""
+            error = PersistorError(
+                f"clean of schema {schema} failed: {failure.message} "
+                f"(SQLSTATE {failure.sqlstate}){detail}\nNothing was dropped"
+            )
+        error.sqlstate = exc.sqlstate
+        return error
 
     def foreign_journal(self) -> ForeignJournal | None:
         from persistor.engines.journals import read_foreign_journal
@@ -409,35 +284,3 @@ class PostgresEngine(Engine):
         from persistor.engines.pgparse import syntax_problems
 
         return syntax_problems(text)
-
-
-def _statement_failed(exc: psycopg.Error, offset: int = 0) -> StatementFailed:
-    """Return what the server said about a failed query; offset: length of a prefix sent first."""
-    diag = exc.diag
-    position = int(diag.statement_position) if diag.statement_position else None
-    if position is not None:
-        position = position - offset if position > offset else None
-    message = diag.message_primary or _first_line(str(exc))
-    extra = [x for x in (diag.message_detail, diag.message_hint, diag.context) if x]
-    return StatementFailed(message, exc.sqlstate, position, "\n".join(extra) or None)
-
-
-def _lease_lost() -> LockLostError:
-    return LockLostError(
-        "lost the migration lock: its lease ran out while this migrator was stalled "
-        "and another migrator took over; nothing more was committed. Run migrate again"
-    )
-
-
-def _session_moved(pid: int) -> LockLostError:
-    return LockLostError(
-        f"lost the migration lock: it is held by server session pid {pid}, but this "
-        "transaction ran on another one, where the lock does not keep other migrators out: "
-        "a transaction pooler (or a reset server connection) moved this migrator between "
-        "server sessions. Nothing more was committed. Use --lock-mode table behind a "
-        "transaction pooler, then run migrate again"
-    )
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
