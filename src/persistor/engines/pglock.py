@@ -33,7 +33,6 @@ from psycopg import sql
 from persistor.engines.base import WaitCallback, wait_for_lock
 from persistor.engines.pgcatalog import ensure_schema, table_exists
 from persistor.errors import LockLostError, SharedSessionError
-from persistor.settings import DEFAULT_LOCK_LEASE
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ def table_lock(
     table: str,
     timeout: float,
     on_wait: WaitCallback,
-    lease: float = DEFAULT_LOCK_LEASE,
+    lease: float,
 ) -> Iterator[Fence]:
     """Hold the lock row of a lock table while inside, renewing its lease.
 

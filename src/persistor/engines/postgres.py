@@ -36,13 +36,9 @@ from persistor.engines.pglock import (
 )
 from persistor.engines.pgtransaction import Outbox, PgTransaction, set_search_path
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
-from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import mask_url, scrub
 
 APPLICATION_NAME = "persistor"
-
-
-LOCK_MODES = ("session", "table")
 
 
 class PostgresEngine(Engine):
@@ -56,13 +52,12 @@ class PostgresEngine(Engine):
         url: str,
         schema: str | None,
         history_table: str,
-        connect_timeout: int = 10,
-        lock_mode: str = "session",
-        lock_lease: float = DEFAULT_LOCK_LEASE,
+        *,
+        connect_timeout: int,
+        lock_mode: str,  # "session" or "table", checked by persistor.settings
+        lock_lease: float,
     ) -> None:
         super().__init__(schema, history_table)
-        if lock_mode not in LOCK_MODES:
-            raise UsageError(f"lock mode must be one of {', '.join(LOCK_MODES)}, got {lock_mode!r}")
         self.lock_mode = lock_mode
         self.lock_lease = lock_lease
         self._url = url
