@@ -693,7 +693,7 @@ def cic_with_waiters(
 def naive_waiter_control(admin: str, ms: MigrationSet, timeout: float = 30) -> dict[str, Any]:
     """Control: a waiter that blocks on the lock inside a transaction, as a naive
     implementation would. Shows the deadlock the CIC test is there to catch."""
-    from persistor.engines.pglock import lock_key
+    from persistor.engines.postgres.lock import lock_key
 
     url = create_database(admin)
     dbname = db_name(url)

@@ -273,7 +273,7 @@ def test_clean_is_guarded(
 
 
 def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -> None:
-    from persistor.engines.pglock import lock_key
+    from persistor.engines.postgres.lock import lock_key
 
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
     with psycopg.connect(pg_db, autocommit=True, application_name="other-migrator") as holder:
@@ -519,7 +519,7 @@ def test_lock_table_created_by_ten_migrators_at_once_never_fails(pg_db: str) -> 
     # provoked directly, ten sessions released together, round after round.
     from psycopg import sql
 
-    from persistor.engines.pglock import _create_lock_table
+    from persistor.engines.postgres.lock import _create_lock_table
 
     errors: list[str] = []
 

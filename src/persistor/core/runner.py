@@ -3,7 +3,7 @@
 api.migrate plans under the lock, then calls run_script for each script:
 it opens the engine's transaction, runs the statements through it, adds the
 history row and commits. What it says is what the database gets; which of
-it shares a round trip is the engine's to say (engines/pgtransaction.py).
+it shares a round trip is the engine's to say (engines/postgres/transaction.py).
 A failing statement becomes the MigrationError naming file and line
 (_failure), a refused COMMIT the one naming the script (committing).
 """

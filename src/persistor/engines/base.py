@@ -119,7 +119,7 @@ class Transaction(abc.ABC):
 
     An engine may hold part of it back for a later round trip: PostgreSQL
     sends BEGIN with the first statement and the history writes with COMMIT
-    (engines/pgtransaction.py), so a history write can fail only at commit().
+    (engines/postgres/transaction.py), so a history write can fail only at commit().
     Nothing is committed before commit() returns.
     """
 

@@ -22,9 +22,9 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import NewHistoryRow, Transaction
-from persistor.engines.pgerrors import first_line, statement_failed
-from persistor.engines.pghistory import HistoryTable, HistoryWrite
-from persistor.engines.pglock import Fence
+from persistor.engines.postgres.errors import first_line, statement_failed
+from persistor.engines.postgres.history import HistoryTable, HistoryWrite
+from persistor.engines.postgres.lock import Fence
 from persistor.errors import ConnectError
 
 

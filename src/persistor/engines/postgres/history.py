@@ -10,13 +10,13 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import HistoryRow, NewHistoryRow
-from persistor.engines.pgcatalog import (
+from persistor.engines.postgres.catalog import (
     ensure_schema,
     lacks_schema_usage,
     missing_table_privileges,
     table_exists,
 )
-from persistor.engines.pgerrors import server_message
+from persistor.engines.postgres.errors import server_message
 from persistor.errors import PrivilegeError, UsageError
 
 # What a role that lacks a table privilege may not do, in words.

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import ForeignJournal, NewHistoryRow
-from persistor.engines.pgcatalog import readable_table_exists
+from persistor.engines.postgres.catalog import readable_table_exists
 
 # DbUp records embedded-resource names such as 'Ecliptix.Migrations.V001__Baseline.sql'.
 _DBUP_VERSION_RE = re.compile(r"V([0-9]+(?:[._][0-9]+)*)__(.+?)(?:\.sql)?$", re.IGNORECASE)

@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import WaitCallback, wait_for_lock
-from persistor.engines.pgcatalog import ensure_schema, table_exists
+from persistor.engines.postgres.catalog import ensure_schema, table_exists
 from persistor.errors import LockLostError, SharedSessionError
 
 

@@ -1,9 +1,9 @@
 """PostgreSQL through psycopg 3.
 
 The connection runs in autocommit; transactions are driven by hand. What
-goes over the wire, and when, is in pgtransaction (batched BEGIN, history
-writes with COMMIT); the lock modes and their fence are in pglock; the
-history table's SQL is in pghistory.
+goes over the wire, and when, is in transaction.py (batched BEGIN, history
+writes with COMMIT); the lock modes and their fence are in lock.py; the
+history table's SQL is in history.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from persistor.engines.base import (
     Transaction,
     WaitCallback,
 )
-from persistor.engines.pgerrors import first_line, server_message, statement_failed
-from persistor.engines.pghistory import HistoryTable
-from persistor.engines.pglock import (
+from persistor.engines.postgres.errors import first_line, server_message, statement_failed
+from persistor.engines.postgres.history import HistoryTable
+from persistor.engines.postgres.lock import (
     Fence,
     advisory_holder,
     advisory_lock,
@@ -34,7 +34,7 @@ from persistor.engines.pglock import (
     table_lock,
     table_lock_holder,
 )
-from persistor.engines.pgtransaction import Outbox, PgTransaction, set_search_path
+from persistor.engines.postgres.transaction import Outbox, PgTransaction, set_search_path
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.urls import mask_url, scrub
 
@@ -184,7 +184,7 @@ class PostgresEngine(Engine):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        # See pgtransaction: BEGIN goes with the first statement, history writes with COMMIT.
+        # See transaction.py: BEGIN goes with the first statement, history writes with COMMIT.
         tx = PgTransaction(self._outbox, self._history, self._depth, self._fence)
         self._depth += 1
         try:
@@ -271,11 +271,11 @@ class PostgresEngine(Engine):
         return error
 
     def foreign_journal(self) -> ForeignJournal | None:
-        from persistor.engines.journals import read_foreign_journal
+        from persistor.engines.postgres.journals import read_foreign_journal
 
         return read_foreign_journal(self.conn, self.schema)
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
-        from persistor.engines.pgparse import syntax_problems
+        from persistor.engines.postgres.parse import syntax_problems
 
         return syntax_problems(text)
