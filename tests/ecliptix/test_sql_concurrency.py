@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -180,7 +182,7 @@ LOCKING_CALLS = [
 
 @pytest.mark.parametrize(("fn", "args"), LOCKING_CALLS, ids=[c[0] for c in LOCKING_CALLS])
 def test_locking_functions_refuse_other_isolation_levels(
-    db: Conn, ecliptix_url: str, fn: str, args
+    db: Conn, ecliptix_url: str, fn: str, args: Callable[[dict[str, Any]], tuple[object, ...]]
 ) -> None:
     reg = verified_registration(db)
     with psycopg.connect(ecliptix_url) as conn:

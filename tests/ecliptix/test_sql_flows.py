@@ -39,8 +39,11 @@ FLOW_COLUMNS = [
 ]
 
 
+DevicePhone = tuple[uuid.UUID, uuid.UUID]
+
+
 @pytest.fixture
-def dp(db: Conn) -> tuple[uuid.UUID, uuid.UUID]:
+def dp(db: Conn) -> DevicePhone:
     device = make_device(db)
     return device, make_phone(db, None, None, device)
 
@@ -49,7 +52,7 @@ def phone_id(db: Conn, phone: uuid.UUID) -> int:
     return int(scalar(db, "SELECT id FROM phone_numbers WHERE unique_id = %s", (phone,)))
 
 
-def test_get_full_flow_state(db: Conn, dp) -> None:
+def test_get_full_flow_state(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone, "login", 7)["unique_identifier"]
     state = one(db, "get_full_flow_state", flow)
@@ -87,7 +90,7 @@ def test_get_full_flow_state(db: Conn, dp) -> None:
     assert call(db, "get_full_flow_state", flow) == []
 
 
-def test_initiate_not_found(db: Conn, dp) -> None:
+def test_initiate_not_found(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     row = one(db, "initiate_verification_flow", device, uuid.uuid4(), "login", None)
     assert row["outcome"] == "phone_not_found"
@@ -107,7 +110,7 @@ def test_initiate_not_found(db: Conn, dp) -> None:
     assert scalar(db, "SELECT count(*) FROM verification_flows") == 0
 
 
-def test_initiate_created_retrieved_and_connection_id(db: Conn, dp) -> None:
+def test_initiate_created_retrieved_and_connection_id(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     created = one(db, "initiate_verification_flow", device, phone, "registration", 1)
     assert created["outcome"] == "created" and created["connect_id"] == 1
@@ -131,7 +134,7 @@ def test_initiate_created_retrieved_and_connection_id(db: Conn, dp) -> None:
     assert one(db, "initiate_verification_flow", device2, phone, "login")["outcome"] == "created"
 
 
-def test_initiate_expires_passed_pending_flow(db: Conn, dp) -> None:
+def test_initiate_expires_passed_pending_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     old = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -148,7 +151,7 @@ def verify_through_otp(db: Conn, flow: uuid.UUID) -> uuid.UUID:
     return otp
 
 
-def test_initiate_returns_verified_flow(db: Conn, dp) -> None:
+def test_initiate_returns_verified_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone, "registration")["unique_identifier"]
     verify_through_otp(db, flow)
@@ -173,7 +176,7 @@ def test_initiate_returns_verified_flow(db: Conn, dp) -> None:
     assert row["outcome"] == "created"
 
 
-def test_initiate_global_rate_limit_window(db: Conn, dp) -> None:
+def test_initiate_global_rate_limit_window(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     pid = phone_id(db, phone)
     # 29 earlier flows (some deleted, some not pending) within the hour count
@@ -213,7 +216,7 @@ def test_initiate_global_rate_limit_window(db: Conn, dp) -> None:
     )
 
 
-def test_request_resend_otp(db: Conn, dp) -> None:
+def test_request_resend_otp(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "request_resend_otp", uuid.uuid4()) == {"outcome": "flow_not_found_or_invalid"}
     flow = make_flow(db, device, phone)["unique_identifier"]
@@ -233,7 +236,7 @@ def test_request_resend_otp(db: Conn, dp) -> None:
     assert one(db, "request_resend_otp", flow)["outcome"] == "flow_not_found_or_invalid"
 
 
-def test_request_resend_otp_expired_flow(db: Conn, dp) -> None:
+def test_request_resend_otp_expired_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -245,7 +248,7 @@ def test_request_resend_otp_expired_flow(db: Conn, dp) -> None:
     assert one(db, "request_resend_otp", flow2)["outcome"] == "flow_not_found_or_invalid"
 
 
-def test_insert_otp_record(db: Conn, dp) -> None:
+def test_insert_otp_record(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     missing = one(db, "insert_otp_record", uuid.uuid4(), "h", "s", "2099-01-01Z")
     assert missing == {"otp_unique_id": None, "outcome": "flow_not_found_or_invalid"}
@@ -271,7 +274,7 @@ def test_insert_otp_record(db: Conn, dp) -> None:
     assert scalar(db, "SELECT count(*) FROM otp_records") == 5
 
 
-def test_insert_otp_record_flow_invalid(db: Conn, dp) -> None:
+def test_insert_otp_record_flow_invalid(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -290,7 +293,7 @@ MSG_INVALID = "OTP not found, deleted, or flow invalid/expired"
 OK = {"success": True, "message": "OTP status updated successfully"}
 
 
-def test_update_otp_status_transitions(db: Conn, dp) -> None:
+def test_update_otp_status_transitions(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     allowed = {
         ("pending", "pending"),
@@ -326,7 +329,7 @@ def test_update_otp_status_transitions(db: Conn, dp) -> None:
     assert scalar(db, "SELECT count(*) FROM failed_otp_attempts") == 1
 
 
-def test_update_otp_status_effects(db: Conn, dp) -> None:
+def test_update_otp_status_effects(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "update_otp_status", uuid.uuid4(), "verified") == {
         "success": False,
@@ -354,7 +357,7 @@ def test_update_otp_status_effects(db: Conn, dp) -> None:
     assert one(db, "update_otp_status", otp2, "expired")["message"] == MSG_INVALID
 
 
-def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp) -> None:
+def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     otp = make_otp(db, flow)
@@ -369,7 +372,7 @@ def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp) -> None:
     assert scalar(db, "SELECT status FROM otp_records") == "pending"
 
 
-def test_update_otp_status_pending_retires_other_active(db: Conn, dp) -> None:
+def test_update_otp_status_pending_retires_other_active(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     first = make_otp(db, flow)
@@ -382,7 +385,7 @@ def test_update_otp_status_pending_retires_other_active(db: Conn, dp) -> None:
     assert rows == {first: "(pending,t)", second: "(expired,f)"}
 
 
-def test_update_verification_flow_status(db: Conn, dp) -> None:
+def test_update_verification_flow_status(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "update_verification_flow_status", uuid.uuid4(), "failed") == {
         "rows_affected": 0
@@ -404,7 +407,9 @@ def test_update_verification_flow_status(db: Conn, dp) -> None:
     assert one(db, "update_verification_flow_status", flow, "expired")["rows_affected"] == 0
 
 
-def test_update_verification_flow_status_verified_needs_verified_otp(db: Conn, dp) -> None:
+def test_update_verification_flow_status_verified_needs_verified_otp(
+    db: Conn, dp: DevicePhone
+) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     # version 2: no verified OTP, no verified flow
@@ -431,7 +436,7 @@ def test_update_verification_flow_status_verified_needs_verified_otp(db: Conn, d
     assert scalar(db, "SELECT status FROM verification_flows") == "expired"
 
 
-def test_update_verification_flow_status_not_after_validity(db: Conn, dp) -> None:
+def test_update_verification_flow_status_not_after_validity(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     verify_through_otp(db, flow)
@@ -439,7 +444,7 @@ def test_update_verification_flow_status_not_after_validity(db: Conn, dp) -> Non
     assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 0
 
 
-def test_expire_associated_otp(db: Conn, dp) -> None:
+def test_expire_associated_otp(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     assert one(db, "expire_associated_otp", flow) == {"rows_affected": 0}

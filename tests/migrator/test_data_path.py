@@ -11,8 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.migrator.conftest import write
-from tests.migrator.test_migrate import history, tables
+from tests.migrator.conftest import history, tables, write
 
 
 def _tables_in(url: str, schema: str) -> set[str]:
@@ -25,33 +24,33 @@ def _tables_in(url: str, schema: str) -> set[str]:
 
 @pytest.mark.postgres
 def test_error_in_a_first_statement_points_at_its_line(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     # The statement goes out behind BEGIN and SET LOCAL: the server's
     # position counts from them, the message must not.
     write(migrations, "V1__a.sql", "-- header\nCREATE TABLE a (\n  id int,\n  v nosuchtype\n);\n")
-    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    result = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert result.code == 4
     assert "V1__a.sql failed at V1__a.sql:4:" in result.err
-    assert tables(pg_db) == set()
+    assert tables(pg_url) == set()
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("lock_mode", ["session", "table"])
 def test_each_script_starts_from_the_target_schema(
-    cli: Any, pg_db: str, migrations: Path, lock_mode: str
+    cli: Any, pg_url: str, migrations: Path, lock_mode: str
 ) -> None:
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA other")
     write(
         migrations, "V1__wander.sql", "SET search_path TO other;\nCREATE TABLE in_other (id int);"
     )
     write(migrations, "V2__home.sql", "CREATE TABLE at_home (id int);")
-    args = ("--url", pg_db, "-l", str(migrations), "--schema", "app", "--lock-mode", lock_mode)
+    args = ("--url", pg_url, "-l", str(migrations), "--schema", "app", "--lock-mode", lock_mode)
     result = cli("migrate", *args)
     assert result.code == 0, result.err
-    assert _tables_in(pg_db, "other") == {"in_other"}
-    assert _tables_in(pg_db, "app") == {"at_home"}
+    assert _tables_in(pg_url, "other") == {"in_other"}
+    assert _tables_in(pg_url, "app") == {"at_home"}
 
 
 def test_a_script_with_no_statements_is_recorded(cli: Any, db_url: str, migrations: Path) -> None:
