@@ -51,7 +51,13 @@ def new_script(settings: Settings, name: str) -> NewScriptResult:
     location = settings.locations[0]
     if location.exists() and not location.is_dir():
         raise UsageError(f"{location} is not a folder; give --location a migrations folder")
-    location.mkdir(parents=True, exist_ok=True)
+    try:
+        location.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a parent is a file, or not writable
+        raise UsageError(
+            f"cannot create the migrations folder {location}: {exc.strerror}; "
+            "give --location a folder you can write to"
+        ) from None
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     # Two `new` at once in one folder would both pick the same next version:
     # the folder lock makes the second see the first's file, as if run after it.

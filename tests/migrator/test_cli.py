@@ -41,25 +41,45 @@ def test_bad_command_line_without_json_prints_nothing_on_stdout(cli: Any) -> Non
     assert "No such option '--no-such-option'" in result.err
 
 
+@pytest.fixture
+def failing_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `persistor status` hit a bug: an exception persistor does not raise on purpose."""
+    import persistor.api
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in persistor")
+
+    monkeypatch.setattr(persistor.api, "status", boom)
+
+
+@pytest.mark.usefixtures("failing_status")
 def test_unexpected_error_with_json_prints_a_document(cli: Any, tmp_path: Path) -> None:
-    # mkdir under a regular file: an OSError persistor does not turn into its own error
-    not_a_folder = write(tmp_path, "notes.txt", "keep me")
-    result = cli("new", "x", "--location", str(not_a_folder / "db"), "--json")
+    result = cli("status", "--url", f"sqlite:///{tmp_path / 'x.db'}", "--json")
     assert result.code == 1
     error = result.json()["error"]
     assert (error["type"], error["exit_code"]) == ("UnexpectedError", 1)
-    assert error["message"].startswith("NotADirectoryError: ")
-    assert "unexpected error: NotADirectoryError" in result.err
+    assert error["message"] == "RuntimeError: a bug in persistor"
+    assert "unexpected error: RuntimeError" in result.err
     assert "run again with -vv for the traceback" in result.err
     assert "Traceback" not in result.err
 
 
+@pytest.mark.usefixtures("failing_status")
 def test_vv_shows_the_traceback_of_an_unexpected_error(cli: Any, tmp_path: Path) -> None:
-    not_a_folder = write(tmp_path, "notes.txt", "keep me")
-    result = cli("new", "x", "--location", str(not_a_folder / "db"), "-vv")
+    result = cli("status", "--url", f"sqlite:///{tmp_path / 'x.db'}", "-vv")
     assert result.code == 1
     assert "Traceback (most recent call last)" in result.err
     assert "run again with -vv" not in result.err
+
+
+def test_new_under_a_file_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+    not_a_folder = write(tmp_path, "notes.txt", "keep me")
+    result = cli("new", "x", "--location", str(not_a_folder / "db"), "--json")
+    assert result.code == 2
+    error = result.json()["error"]
+    assert error["type"] == "UsageError"
+    assert f"cannot create the migrations folder {not_a_folder / 'db'}" in error["message"]
+    assert not_a_folder.read_text() == "keep me"
 
 
 def test_v_logs_connection_lock_and_each_script(cli: Any, migrations: Path, tmp_path: Path) -> None:
