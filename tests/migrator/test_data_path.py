@@ -77,3 +77,30 @@ def test_single_transaction_failing_in_a_later_script_keeps_nothing_and_leaves_n
     assert again.code == 0, again.err
     assert tables(db_url) == {"a", "b"}
     assert [r[3] for r in history(db_url)] == ["V1__nothing_yet.sql", "V2__a.sql", "V3__b.sql"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lock_mode", ["session", "table"])
+def test_a_deferred_trigger_failing_at_commit_is_the_scripts_failure_not_a_lost_lock(
+    cli: Any, pg_url: str, migrations: Path, lock_mode: str
+) -> None:
+    # The lock's fence travels with COMMIT; a division by zero that only the
+    # COMMIT raises (a deferred constraint trigger) must not pass for it.
+    write(migrations, "V1__t.sql", "CREATE TABLE t (id int);\n")
+    write(
+        migrations,
+        "V2__divide.sql",
+        "CREATE FUNCTION t_check() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN PERFORM 1 / 0; RETURN NULL; END $$;\n"
+        "CREATE CONSTRAINT TRIGGER t_check AFTER INSERT ON t\n"
+        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION t_check();\n"
+        "INSERT INTO t VALUES (1);\n",
+    )
+    result = cli(
+        "migrate", "--url", pg_url, "--location", str(migrations), "--lock-mode", lock_mode
+    )
+    assert result.code == 4, result.err
+    assert "V2__divide.sql failed at COMMIT" in result.err
+    assert "(SQLSTATE 22012)" in result.err
+    assert "lock" not in result.err.lower()
+    assert [r[3] for r in history(pg_url)] == ["V1__t.sql"]

@@ -173,8 +173,10 @@ class PostgresEngine(Engine):
         if self._fence is not None:
             try:
                 self._outbox.send(self._fence.statement)
-            except psycopg.errors.DivisionByZero:
-                raise self._fence.lost() from None
+            except psycopg.Error as exc:
+                if self._fence.signals_loss(exc):
+                    raise self._fence.lost() from None
+                raise
 
     def read_history(self) -> list[HistoryRow]:
         return self._history.read()

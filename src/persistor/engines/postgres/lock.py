@@ -40,9 +40,10 @@ class Fence:
     """What a held lock gives every commit: a statement that fails unless the lock is still ours.
 
     `statement` goes just before each COMMIT (and alone before each statement
-    of a no-transaction script). It fails with division_by_zero when this
-    migrator no longer holds the lock; `lost()` is then the error that says
-    why. After a statement fails, `still_held()` asks (on another connection)
+    of a no-transaction script). When this migrator no longer holds the lock
+    it fails casting LOST_MARKER to an integer, an error no script's own
+    statement or deferred trigger gives (`signals_loss` tells); `lost()` is
+    then the error that says why. After a statement fails, `still_held()` asks (on another connection)
     whether the lock was lost meanwhile: then the failure most likely comes
     from another migrator having done the work, not from the script.
     """
@@ -50,6 +51,16 @@ class Fence:
     statement: str
     lost: Callable[[], LockLostError]
     still_held: Callable[[], bool]
+
+    @staticmethod
+    def signals_loss(exc: psycopg.Error) -> bool:
+        """Return whether a failed query failed on the fence, not on anything else in it."""
+        return isinstance(exc, psycopg.errors.InvalidTextRepresentation) and LOST_MARKER in (
+            exc.diag.message_primary or ""
+        )
+
+
+LOST_MARKER = "persistor: the migration lock is no longer held"
 
 
 def lock_key(schema: str, history_table: str) -> int:
@@ -71,7 +82,7 @@ def advisory_lock(
     pid = _take_advisory(conn, key, timeout, on_wait)
     try:
         yield Fence(
-            f"SELECT 1 / (pg_backend_pid() = {pid:d})::int",
+            f"SELECT (CASE WHEN pg_backend_pid() = {pid:d} THEN '1' ELSE '{LOST_MARKER}' END)::int",
             partial(_session_moved, pid),
             lambda: True,  # only a move to another session loses it, and the fence sees that
         )
@@ -250,8 +261,9 @@ def _row_fence(
     owner: str,
 ) -> Fence:
     fence = sql.SQL(
-        "SELECT 1 / count(*) FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
-    ).format(name, sql.Literal(owner))
+        "SELECT (CASE count(*) WHEN 1 THEN '1' ELSE {} END)::int "
+        "FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
+    ).format(sql.Literal(LOST_MARKER), name, sql.Literal(owner))
     check = sql.SQL("SELECT 1 FROM {} WHERE id = 1 AND owner = {}").format(name, sql.Literal(owner))
 
     def still_held() -> bool:

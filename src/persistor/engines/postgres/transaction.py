@@ -123,7 +123,7 @@ class PgTransaction(Transaction):
                 "the last script was committed is unknown: run `persistor status` to see, "
                 "then `persistor migrate` again"
             )
-        if self._depth == 0 and self._fence and isinstance(exc, psycopg.errors.DivisionByZero):
+        if self._depth == 0 and self._fence and self._fence.signals_loss(exc):
             return self._fence.lost()
         denied = self._history.write_denied(exc, self._writes)
         # Otherwise what only COMMIT checks, e.g. a deferred constraint.
