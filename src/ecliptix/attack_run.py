@@ -170,7 +170,7 @@ def run_attack(
         raise ValueError(f"sessions must be a positive int, got {sessions!r}")
     if not isinstance(duration, int | float) or duration <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
-    keyring = resolve_keyring(otp_keys) or OtpKeyring.generate("attack")
+    keyring = resolve_keyring(otp_keys) or OtpKeyring.generate()
     victim = target or set_up_target(url, schema=schema, keyring=keyring)
     seed = secrets.randbits(64)
 

@@ -278,8 +278,8 @@ class EcliptixClient(FunctionRunner):
         The code expires after lifetime, or with the flow if that comes first."""
         flow_id = v.require_uuid("flow_unique_id", flow_unique_id)
         lifetime = v.positive_timedelta("lifetime", lifetime)
-        keyring = require_keyring(self._keyring)
         code = generate_otp(digits)
+        keyring = require_keyring(self._keyring)
         otp_hash = keyring.digest(flow_id, code)
         with self.transaction():
             # The database's clock, as for the flow's own expiry, not this host's.

@@ -119,7 +119,7 @@ def run_demo(
     # Check up front so that a bad number fails before the demo registers anything.
     _validate.phone_number("phone_number", phone)
     _validate.region("region", region)
-    keyring = resolve_keyring(otp_keys) or OtpKeyring.generate("demo")
+    keyring = resolve_keyring(otp_keys) or OtpKeyring.generate()
     client = EcliptixClient(conn, schema=schema, otp_keys=keyring)
     run = _Run()
     membership_id: uuid.UUID | None = None

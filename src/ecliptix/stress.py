@@ -189,7 +189,7 @@ def run_stress(
     """Run ``clients`` concurrent sessions (load and a targeted attack) for ``duration``
     seconds, then check every invariant in the database."""
     _check_arguments(clients, duration, schema)
-    keyring = resolve_keyring(None) or OtpKeyring.generate("stress")
+    keyring = resolve_keyring(None) or OtpKeyring.generate()
     target = set_up_target(url, schema=schema, keyring=keyring)
     sessions = open_sessions(clients, _session_maker(url, schema, keyring, new_world(), target))
     elapsed = _run_sessions(sessions, _work, duration)
