@@ -16,6 +16,26 @@ def _r(x: float | None, base: float | None) -> str:
 TARGETS = {"w1": 1.3, "w2": 1.3, "w4": 1.3, "w5_status": 1.0, "e1": 0.8}
 
 
+def _against_ref(tools: dict) -> list[str]:
+    """Compare persistor with itself at --against REF: the run-path rule is within 10 %."""
+    new, old = tools.get("persistor"), tools.get("persistor_ref")
+    if not new or not old:
+        return []
+    out = [
+        "",
+        f"## persistor against {old['label']} (same run, interleaved)",
+        "",
+        "| workload | this tree s | ref s | ratio | within 10 % |",
+        "|---|---|---|---|---|",
+    ]
+    for w in ("w1", "w2", "w4"):
+        a, b = new.get(f"{w}_median"), old.get(f"{w}_median")
+        ratio = a / b if a and b else None
+        verdict = "yes" if ratio is not None and ratio <= 1.10 else "NO"
+        out.append(f"| {w.upper()} | {_f(a, 3)} | {_f(b, 3)} | {_f(ratio)} | {verdict} |")
+    return out
+
+
 def markdown(rep: dict) -> str:
     m = rep["machine"]
     out = [f"# persistor bench results ({'QUICK smoke run' if rep['quick'] else 'full run'})", ""]
@@ -56,6 +76,7 @@ def markdown(rep: dict) -> str:
                 f"{_f(r.get('w2_median'), 3)} | {_r(r.get('w2_median'), b2)} | {_r(r.get('w2_median'), p2)} | "
                 f"{_f(r.get('w3_median'), 3)} | {_f(w4) if w4 else 'FAIL'} | {_r(w4, b4)} | {ok}/{tot} |"
             )
+        out += _against_ref(tools)
         out += [
             "",
             "## W4 traps, each alone in a fresh database",

@@ -369,6 +369,9 @@ def main() -> int:
     ap.add_argument(
         "--skip", default="", help="comma-separated parts to skip: tools,w5,e1,startup,profile"
     )
+    ap.add_argument(
+        "--against", metavar="REF", help="also run persistor at commit REF (run.sh installs it)"
+    )
     args = ap.parse_args()
     quick = args.quick
     repeats = args.repeats or (1 if quick else 5)
@@ -382,8 +385,11 @@ def main() -> int:
 
     tools: list[T.Tool] = []
     skipped: dict[str, str] = {}
+    only = set(args.only.split(",")) if args.only else None
+    if only is not None and args.against:
+        only.add("persistor_ref")
     for t in T.ALL:
-        if args.only and t.name not in args.only.split(","):
+        if only is not None and t.name not in only:
             continue
         why = t.missing()
         (skipped.__setitem__(t.name, why) if why else tools.append(t))

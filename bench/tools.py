@@ -245,6 +245,31 @@ class Persistor(Tool):
         return self._cmd("validate", d, db)
 
 
+class PersistorRef(Persistor):
+    """persistor at the commit given to `run.sh --against REF`, in its own venv."""
+
+    name = "persistor_ref"
+    venv = TOOLS / "venv-ref" / "bin"
+
+    def __init__(self) -> None:
+        self.label = f"persistor @ {os.environ.get('BENCH_REF', '?')}"
+
+    def missing(self) -> str | None:
+        if not os.environ.get("BENCH_REF"):
+            return "not requested (run.sh --against REF)"
+        return None if (self.venv / "persistor").exists() else "persistor @ REF did not install"
+
+    def version(self) -> str:
+        return (
+            f"{_out([str(self.venv / 'persistor'), '--version'])} (git {os.environ['BENCH_REF']})"
+        )
+
+    def _cmd(self, what: str, d: Path, db: str, *extra: str) -> Cmd:
+        return Cmd(
+            [str(self.venv / "persistor"), what, "--url", url(db), "--location", str(d), *extra]
+        )
+
+
 # -- peers -------------------------------------------------------------------
 
 
@@ -481,6 +506,7 @@ ALL: list[Tool] = [
     PythonFloor(),
     PythonFloorTx(),
     Persistor(),
+    PersistorRef(),
     Dbmate(),
     NodePgMigrate(),
     Alembic(),

@@ -650,8 +650,8 @@ def cic_with_waiters(
 ) -> CicResult:
     """One migrator runs the CIC script while `waiters` others wait for the lock.
 
-    ms must come from write_migrations(..., cic_sleep=S) with S long enough
-    (about 1.5 s) that the waiters are polling when the CIC runs.
+    ms must come from write_migrations(..., cic_waiters=waiters, cic_sleep=S),
+    so that the CIC waits (up to S seconds) until the waiters are polling.
     """
     url = create_database(admin)
     dbname = db_name(url)

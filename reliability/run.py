@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="persistor-rel-"))
     ms = write_migrations(work / "main")
-    cic_ms = write_migrations(work / "cic", cic_sleep=1.5)
+    cic_ms = write_migrations(work / "cic", cic_sleep=45, cic_waiters=9)
     res: dict[str, Any] = {"mode": mode, "config": cfg, "machine": machine(admin)}
     res["command"] = (
         "bash reliability/run.sh"

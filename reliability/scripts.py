@@ -47,6 +47,25 @@ def name(n: int, what: str) -> str:
     return f"V{n:03d}__{what}.sql"
 
 
+def _pause_for_waiters(waiters: int, limit: float) -> str:
+    if not waiters:
+        return f"SELECT pg_sleep({limit});"
+    # A waiter has tried the lock once its session has queried pg_locks; it
+    # then says it is waiting. Within one statement pg_stat_activity is a
+    # snapshot, so each look clears it first.
+    return (
+        "DO $$\nBEGIN\n"
+        f"  FOR i IN 1..{max(1, int(limit / 0.05))} LOOP\n"
+        "    PERFORM pg_stat_clear_snapshot();\n"
+        "    EXIT WHEN (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()\n"
+        "               AND application_name = 'persistor' AND pid <> pg_backend_pid()\n"
+        f"               AND query ILIKE '%pg_locks%') >= {waiters};\n"
+        "    PERFORM pg_sleep(0.05);\n"
+        "  END LOOP;\n"
+        "END\n$$;"
+    )
+
+
 def write_migrations(
     dest: Path,
     count: int = 30,
@@ -55,8 +74,15 @@ def write_migrations(
     cic: int = 20,
     sleep: float = 0.05,
     cic_sleep: float = 0.05,
+    cic_waiters: int = 0,
 ) -> MigrationSet:
-    """Write `count` scripts into dest (created) and return their description."""
+    """Write `count` scripts into dest (created) and return their description.
+
+    With cic_waiters, the CIC script first waits (up to cic_sleep seconds)
+    until that many other persistor sessions are waiting for the lock, so
+    the waiters are certainly polling while the index is built, however slow
+    the machine is to start them; without, it sleeps cic_sleep seconds.
+    """
     assert 1 < bulk < cic <= count
     dest.mkdir(parents=True, exist_ok=True)
     for n in range(1, count + 1):
@@ -70,7 +96,7 @@ def write_migrations(
             text = (
                 "-- persistor:no-transaction\n"
                 "-- runs statement by statement, outside a transaction\n"
-                f"SELECT pg_sleep({cic_sleep});\n"
+                f"{_pause_for_waiters(cic_waiters, cic_sleep)}\n"
                 f"CREATE INDEX CONCURRENTLY {CIC_INDEX} ON t_{bulk} (v, id);\n"
             )
             (dest / name(n, "cic_index")).write_text(text, encoding="utf-8")

@@ -36,12 +36,13 @@ def full_set(tmp_path_factory: pytest.TempPathFactory) -> MigrationSet:
 
 @pytest.fixture(scope="session")
 def cic_set(tmp_path_factory: pytest.TempPathFactory) -> MigrationSet:
-    """A set whose CIC script first sleeps 1.5 s, so waiters poll while it runs."""
+    """A set whose CIC script first waits (up to 45 s) until nine migrators wait for the lock."""
     return write_migrations(
         Path(tmp_path_factory.mktemp("rel")) / "cic",
         count=10,
         bulk=4,
         bulk_rows=150_000,
         cic=8,
-        cic_sleep=1.5,
+        cic_sleep=45,
+        cic_waiters=9,
     )

@@ -69,6 +69,18 @@ def test_killed_no_transaction_script_is_not_silently_rerun(rel_admin: str, tmp_
         h.drop_database(rel_admin, url)
 
 
+def _wait_for_lease_to_run_out(url: str, timeout: float = 30) -> None:
+    """Return once the lock row's lease has ended by the server's clock."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT expires_at < now() FROM schema_history_lock").fetchone()
+            if row is not None and row[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the stopped migrator's lease never ran out")
+
+
 def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: Path) -> None:
     if not h.lock_mode_supported():
         pytest.skip("no --lock-mode in this persistor")
@@ -80,7 +92,7 @@ def test_table_lock_holder_that_lost_its_lease_stops(rel_admin: str, tmp_path: P
         first = h.spawn("migrate", url, loc, "--lock-timeout", "120", *lease, lock_mode="table")
         assert _wait_for_query(rel_admin, dbname, "pg_sleep(1.5)")
         os.kill(first.pid, signal.SIGSTOP)  # frozen inside the no-transaction script
-        time.sleep(5)  # past the 3 s lease
+        _wait_for_lease_to_run_out(url)
         second = h.run("migrate", url, loc, "--lock-timeout", "60", *lease, lock_mode="table")
         os.kill(first.pid, signal.SIGCONT)
         _, err = first.communicate(timeout=60)

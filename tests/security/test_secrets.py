@@ -1,5 +1,5 @@
 """Secrets never reach output: no password in any CLI output (every command,
-text and --json, -v and -vv, successes and failures), and no OTP code, hash,
+text and --json, -v and -vv, successes and failures, run in-process), and no OTP code, hash,
 salt or secure key in the demo's output, in result reprs or in exception
 messages.
 
@@ -16,11 +16,9 @@ import datetime as dt
 import json
 import os
 import secrets
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,33 +38,49 @@ Conn = psycopg.Connection[Any]
 PASSWORD = "Pw-" + secrets.token_hex(8)  # distinctive: never a substring by chance
 
 
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PERSISTOR_", "PG")) and k != "DATABASE_URL"
-    }
-    # An embedded server of our own (never started here): stop-embedded must
-    # not touch anyone else's.
-    env.update(PERSISTOR_EMBEDDED_DIR=str(tmp / "embedded"), NO_COLOR="1", **extra)
-    return env
+@dataclass(frozen=True)
+class Run:
+    """One in-process run of the command line: its arguments, exit code and output."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def persistor(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "persistor", *args],
-        cwd=tmp,
-        env=_env(tmp, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+Persistor = Callable[..., Run]
 
 
-def assert_clean(result: subprocess.CompletedProcess[str], *secret: str) -> None:
+@pytest.fixture
+def persistor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Persistor:
+    """Run `persistor ARGS` in-process with a clean environment plus the given variables."""
+    from persistor.cli.main import main
+
+    def run(*args: str, **env: str) -> Run:
+        with monkeypatch.context() as m:
+            for name in list(os.environ):
+                if name.startswith(("PERSISTOR_", "PG")) or name == "DATABASE_URL":
+                    m.delenv(name)
+            # An embedded server of our own (never started here): stop-embedded
+            # must not touch anyone else's.
+            env = {"PERSISTOR_EMBEDDED_DIR": str(tmp_path / "embedded"), "NO_COLOR": "1", **env}
+            for name, value in env.items():
+                m.setenv(name, value)
+            m.chdir(tmp_path)
+            capsys.readouterr()
+            code = main(list(args))
+            out = capsys.readouterr()
+        return Run(args, code, out.out, out.err)
+
+    return run
+
+
+def assert_clean(result: Run, *secret: str) -> None:
     out = result.stdout + result.stderr
     for s in secret:
-        assert s not in out, f"{result.args[3:]} leaked a secret:\n{out}"
+        assert s not in out, f"{result.args} leaked a secret:\n{out}"
 
 
 @pytest.fixture
@@ -85,11 +99,12 @@ def secret_db(pg_server: PgServer, make_role: RoleMaker) -> Iterator[str]:
     pg_server.drop_database(admin)
 
 
-def run_all(tmp: Path, runs: list[tuple[tuple[str, ...], dict[str, str], int | None]]) -> None:
-    """Run each (args, env, expected exit code) at once; none may show PASSWORD."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda r: persistor(tmp, *r[0], **r[1]), runs))
-    for (args, env, code), result in zip(runs, results, strict=True):
+def run_all(
+    persistor: Persistor, runs: list[tuple[tuple[str, ...], dict[str, str], int | None]]
+) -> None:
+    """Run each (args, env, expected exit code); none may show PASSWORD."""
+    for args, env, code in runs:
+        result = persistor(*args, **env)
         assert_clean(result, PASSWORD)
         if code is not None:
             assert result.returncode == code, (args, env, result.stdout, result.stderr)
@@ -98,7 +113,9 @@ def run_all(tmp: Path, runs: list[tuple[tuple[str, ...], dict[str, str], int | N
 FLAGS = (("-v",), ("--json",), ("-vv", "--json"))
 
 
-def test_no_password_in_any_command_output(secret_db: str, tmp_path: Path) -> None:
+def test_no_password_in_any_command_output(
+    secret_db: str, tmp_path: Path, persistor: Persistor
+) -> None:
     url = secret_db
     assert PASSWORD in url
     new_dir = tmp_path / "new"
@@ -109,11 +126,11 @@ def test_no_password_in_any_command_output(secret_db: str, tmp_path: Path) -> No
 
     # Before the schema exists, then the deployment, then everything else at
     # once, then clean.
-    run_all(tmp_path, [*each(("test",), 0), *each(("validate",), 0)])
-    run_all(tmp_path, each(("migrate", "--dry-run"), 0))
-    run_all(tmp_path, [(("migrate", "--url", url, "-vv"), {}, 0)])
+    run_all(persistor, [*each(("test",), 0), *each(("validate",), 0)])
+    run_all(persistor, each(("migrate", "--dry-run"), 0))
+    run_all(persistor, [(("migrate", "--url", url, "-vv"), {}, 0)])
     run_all(
-        tmp_path,
+        persistor,
         [
             *each(("migrate",), 0),  # nothing to do
             *each(("status",), 0),
@@ -127,13 +144,13 @@ def test_no_password_in_any_command_output(secret_db: str, tmp_path: Path) -> No
             *each(("clean",), None),  # refused: not enabled
         ],
     )
-    run_all(tmp_path, each(("clean", "--yes"), 0, PERSISTOR_CLEAN_ENABLED="1"))
+    run_all(persistor, each(("clean", "--yes"), 0, PERSISTOR_CLEAN_ENABLED="1"))
     with psycopg.connect(url) as conn:  # the clean really ran
         row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
         assert row == (0,)
 
 
-def test_no_password_when_things_fail(secret_db: str, tmp_path: Path) -> None:
+def test_no_password_when_things_fail(secret_db: str, tmp_path: Path, persistor: Persistor) -> None:
     url = secret_db
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -165,10 +182,10 @@ def test_no_password_when_things_fail(secret_db: str, tmp_path: Path) -> None:
                 3,
             ),
         ]
-    run_all(tmp_path, runs)
+    run_all(persistor, runs)
 
 
-def test_no_password_from_libpq_environment(tmp_path: Path, pg_server: PgServer) -> None:
+def test_no_password_from_libpq_environment(pg_server: PgServer, persistor: Persistor) -> None:
     """PGPASSWORD and a password=… query parameter are not shown either."""
     url = urlsplit_port(pg_server.admin_url, 1)
     for env in (
@@ -176,16 +193,16 @@ def test_no_password_from_libpq_environment(tmp_path: Path, pg_server: PgServer)
         {"PERSISTOR_URL": url + ("&" if "?" in url else "?") + f"password={PASSWORD}"},
     ):
         for flags in (("-v",), ("-vv", "--json")):
-            result = persistor(tmp_path, "test", *flags, **env)
+            result = persistor("test", *flags, **env)
             assert result.returncode == 3
             assert_clean(result, PASSWORD)
 
 
-def test_no_password_in_a_malformed_url(tmp_path: Path) -> None:
+def test_no_password_in_a_malformed_url(persistor: Persistor) -> None:
     url = f"postgresql://someone:{PASSWORD}%zz@127.0.0.1:1/db"
     leaks = []
     for command in ("test", "demo"):
-        result = persistor(tmp_path, command, "--url", url, "--json")
+        result = persistor(command, "--url", url, "--json")
         if PASSWORD in result.stdout + result.stderr:
             leaks.append(command)
     assert leaks == []

@@ -8,35 +8,31 @@ of scripts to apply, and the problems that forbid migrating.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import NamedTuple
 
+from persistor.core import resume
 from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
 from persistor.engines.base import HistoryRow
 from persistor.errors import Problem
 
-# The states `status` shows, as in the spec.
-PENDING = "pending"
-APPLIED = "applied"
-FAILED = "failed"
-CHANGED = "changed"
-MISSING = "missing"
-OUTDATED = "outdated"
-IGNORED = "ignored"
-BASELINE = "baseline"
-BELOW_BASELINE = "below_baseline"
-RUNNING = "running"  # a no-transaction script a migrator holding the lock is running now
-RESUME = "resume"
 
-# A failed no-transaction script records how far it got in its checksum column:
-# "partial-sha256:<statements done>:<sha256 of those statements>".
-PARTIAL_PREFIX = "partial-sha256:"
+class State(StrEnum):
+    """Name the states `status` shows, as in the spec."""
 
-
-def resumable(row: HistoryRow) -> bool:
-    """Whether a failed history row records progress a later run can resume from."""
-    return not row.success and (row.checksum or "").startswith(PARTIAL_PREFIX)
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+    RUNNING = "running"  # a no-transaction script the migrator holding the lock is running now
+    CHANGED = "changed"
+    MISSING = "missing"
+    OUTDATED = "outdated"
+    IGNORED = "ignored"
+    BASELINE = "baseline"
+    BELOW_BASELINE = "below_baseline"
 
 
 class MigrationInfo(NamedTuple):
@@ -46,7 +42,7 @@ class MigrationInfo(NamedTuple):
     version: str | None
     description: str
     script: str
-    state: str
+    state: State
     checksum: str | None
     installed_rank: int | None = None
     installed_at: datetime | None = None
@@ -58,7 +54,6 @@ class PlannedScript(NamedTuple):
 
     file: ScriptFile
     source: ExpandedScript
-    reason: str  # PENDING, OUTDATED or RESUME
     resume: HistoryRow | None = None  # the failed row to resume from
 
 
@@ -72,13 +67,20 @@ class Plan(NamedTuple):
     applied_versions: Mapping[Version, HistoryRow]
     failed_rows: tuple[HistoryRow, ...]
     missing_rows: tuple[HistoryRow, ...]
-    changed: tuple[tuple[HistoryRow, ExpandedScript], ...]
 
 
 class _History:
     """The state the history rows add up to (see _replay)."""
 
-    __slots__ = ("applied", "baseline", "baseline_version", "failed", "repeatable")
+    __slots__ = (
+        "applied",
+        "baseline",
+        "baseline_version",
+        "failed",
+        "failed_descriptions",
+        "failed_versions",
+        "repeatable",
+    )
 
     def __init__(self) -> None:
         self.applied: dict[Version, HistoryRow] = {}
@@ -86,6 +88,9 @@ class _History:
         self.failed: list[HistoryRow] = []
         self.baseline: HistoryRow | None = None
         self.baseline_version: Version | None = None
+        # The last failed row of each version and of each repeatable description.
+        self.failed_versions: dict[Version, HistoryRow] = {}
+        self.failed_descriptions: dict[str, HistoryRow] = {}
 
 
 def _replay(history: Sequence[HistoryRow]) -> _History:
@@ -97,6 +102,10 @@ def _replay(history: Sequence[HistoryRow]) -> _History:
             state.baseline, state.baseline_version = row, version
         elif not row.success:
             state.failed.append(row)
+            if version is not None:
+                state.failed_versions[version] = row
+            else:
+                state.failed_descriptions[row.description] = row
         elif row.type == "UNDO" and version is not None:
             state.applied.pop(version, None)
         elif row.type == "DELETE":
@@ -118,6 +127,37 @@ def same_checksum(stored: str | None, current: str) -> bool:
     return stored == current
 
 
+_SortKey = tuple[int, tuple[int, ...], str]
+
+
+class _Options(NamedTuple):
+    target: Version | None
+    out_of_order: bool
+    lock_held: bool
+    highest: Version | None  # the highest applied version
+
+
+@dataclass
+class _Draft:
+    """What plan() collects while it walks the files and the history."""
+
+    problems: list[Problem]
+    entries: list[tuple[_SortKey, MigrationInfo]] = field(default_factory=list)
+    to_apply: list[PlannedScript] = field(default_factory=list)
+    missing: list[HistoryRow] = field(default_factory=list)
+    resumed: set[int] = field(default_factory=set)  # ranks of the failed rows planned to resume
+
+    def show(self, key: _SortKey, info: MigrationInfo) -> None:
+        """Add a line to the status list; plan() sorts them by key."""
+        self.entries.append((key, info))
+
+    def resume_if_possible(self, f: ScriptFile, src: ExpandedScript, failed: HistoryRow) -> None:
+        """Plan a failed script to run again from where it stopped, if its row allows it."""
+        if resume.resumable(failed):
+            self.to_apply.append(PlannedScript(f, src, failed))
+            self.resumed.add(failed.installed_rank)
+
+
 def plan(
     discovery: Discovery,
     sources: Mapping[str, ExpandedScript],
@@ -133,178 +173,147 @@ def plan(
     no-transaction script's progress row then shows as running, not failed.
     """
     h = _replay(history)
-    problems: list[Problem] = list(discovery.problems)
-    for source in sources.values():
-        problems.extend(source.problems)
-    entries: list[tuple[tuple[int, tuple[int, ...], str], MigrationInfo]] = []
-    to_apply: list[PlannedScript] = []
-    changed: list[tuple[HistoryRow, ExpandedScript]] = []
-    highest = max(h.applied) if h.applied else None
-    failed_versions = {Version.parse(r.version): r for r in h.failed if r.version}
-    failed_descriptions = {r.description: r for r in h.failed if not r.version}
-    resumed: set[int] = set()
-
+    opts = _Options(target, out_of_order, lock_held, max(h.applied) if h.applied else None)
+    draft = _Draft([*discovery.problems, *(p for s in sources.values() for p in s.problems)])
     if h.baseline is not None and h.baseline_version is not None:
-        entries.append(
-            ((0, h.baseline_version.parts, ""), _info_from_row(h.baseline, "baseline", BASELINE))
-        )
-
-    on_disk: set[Version] = set()
+        key = (0, h.baseline_version.parts, "")
+        draft.show(key, _info_from_row(h.baseline, "baseline", State.BASELINE))
     for f in discovery.versioned:
-        assert f.version is not None
-        on_disk.add(f.version)
-        src = sources[f.name]
-        row = h.applied.get(f.version)
-        key = (0, f.version.parts, f.name)
-        if row is not None:
-            state = APPLIED
-            if not same_checksum(row.checksum, src.checksum):
-                state = CHANGED
-                changed.append((row, src))
-                problems.append(
-                    Problem(
-                        "changed",
-                        f.name,
-                        f"was changed after it was applied (stored {row.checksum}, file "
-                        f"{src.checksum}); restore the file, put the change in a new migration, "
-                        "or run `persistor repair` to accept the file as it is",
-                    )
-                )
-            entries.append((key, _info_from_row(row, "versioned", state, script=f.name)))
-            continue
-        if f.version in failed_versions:
-            state = FAILED
-            failed = failed_versions[f.version]
-            if resumable(failed) and (target is None or f.version <= target):
-                to_apply.append(PlannedScript(f, src, RESUME, failed))
-                resumed.add(failed.installed_rank)
-        elif h.baseline_version is not None and f.version <= h.baseline_version:
-            state = BELOW_BASELINE
-        elif highest is not None and f.version < highest and not out_of_order:
-            state = IGNORED
-            problems.append(
-                Problem(
-                    "out_of_order",
-                    f.name,
-                    f"version {f.version} is lower than the highest applied version {highest} "
-                    "and was never applied; renumber it above "
-                    f"{highest}, or run migrate with --out-of-order to apply it",
-                )
-            )
-        else:
-            state = PENDING
-            if target is None or f.version <= target:
-                to_apply.append(PlannedScript(f, src, PENDING))
-        if state == FAILED:
-            failed = failed_versions[f.version]
-            info = _info_from_row(failed, "versioned", _failed_state(failed, lock_held), f.name)
-        else:
-            info = MigrationInfo(
-                "versioned", f.version.text, f.description, f.name, state, src.checksum
-            )
-        entries.append((key, info))
-
-    missing: list[HistoryRow] = []
-    for version, row in h.applied.items():
-        if version not in on_disk:
-            missing.append(row)
-            entries.append(
-                ((0, version.parts, row.script), _info_from_row(row, "versioned", MISSING))
-            )
-
-    repeatable_names = set()
+        _plan_versioned(draft, h, f, sources[f.name], opts)
     for f in discovery.repeatable:
-        repeatable_names.add(f.description)
-        src = sources[f.name]
-        row = h.repeatable.get(f.description)
-        key = (1, (), f.description)
-        if f.description in failed_descriptions:
-            failed = failed_descriptions[f.description]
-            if resumable(failed):
-                to_apply.append(PlannedScript(f, src, RESUME, failed))
-                resumed.add(failed.installed_rank)
-            state = _failed_state(failed, lock_held)
-            entries.append((key, _info_from_row(failed, "repeatable", state, script=f.name)))
-        elif row is None:
-            to_apply.append(PlannedScript(f, src, PENDING))
-            entries.append(
-                (
-                    key,
-                    MigrationInfo("repeatable", None, f.description, f.name, PENDING, src.checksum),
-                )
-            )
-        elif row.checksum != src.checksum:
-            to_apply.append(PlannedScript(f, src, OUTDATED))
-            entries.append(
-                (
-                    key,
-                    _info_from_row(
-                        row, "repeatable", OUTDATED, script=f.name, checksum=src.checksum
-                    ),
-                )
-            )
-        else:
-            entries.append((key, _info_from_row(row, "repeatable", APPLIED, script=f.name)))
-    for description, row in h.repeatable.items():
-        if description not in repeatable_names:
-            missing.append(row)
-            entries.append(((1, (), description), _info_from_row(row, "repeatable", MISSING)))
-
-    for row in missing:
-        problems.append(
-            Problem(
-                "missing",
-                row.script,
-                "was applied but its file is not in the migration locations; restore the file, "
-                "or run `persistor repair` to mark it deleted",
-            )
-        )
-    for row in h.failed:
-        if row.installed_rank in resumed:
-            continue
-        problems.append(
-            Problem(
-                "failed",
-                row.script,
-                "failed in an earlier run and is recorded as failed; fix the database by hand if "
-                "needed, then run `persistor repair` to remove the failed row",
-            )
-        )
-        if (row.version and Version.parse(row.version) not in on_disk) or (
-            not row.version and row.description not in repeatable_names
-        ):
-            kind = "versioned" if row.version else "repeatable"
-            sort = (
-                (0, Version.parse(row.version).parts, row.script)
-                if row.version
-                else (1, (), row.description)
-            )
-            entries.append((sort, _info_from_row(row, kind, _failed_state(row, lock_held))))
-
-    entries.sort(key=lambda e: e[0])
-    current = str(max(h.applied)) if h.applied else (h.baseline.version if h.baseline else None)
+        _plan_repeatable(draft, h, f, sources[f.name], lock_held)
+    on_disk = {f.version for f in discovery.versioned}
+    repeatable_names = {f.description for f in discovery.repeatable}
+    _plan_missing(draft, h, on_disk, repeatable_names)
+    _plan_failed(draft, h, on_disk, repeatable_names, lock_held)
+    draft.entries.sort(key=lambda e: e[0])
+    current = str(opts.highest) if opts.highest is not None else None
+    if current is None and h.baseline is not None:
+        current = h.baseline.version
     return Plan(
-        migrations=tuple(e[1] for e in entries),
-        to_apply=tuple(to_apply),
-        problems=tuple(problems),
+        migrations=tuple(e[1] for e in draft.entries),
+        to_apply=tuple(draft.to_apply),
+        problems=tuple(draft.problems),
         current_version=current,
         applied_versions=h.applied,
         failed_rows=tuple(h.failed),
-        missing_rows=tuple(missing),
-        changed=tuple(changed),
+        missing_rows=tuple(draft.missing),
     )
 
 
-def _failed_state(row: HistoryRow, lock_held: bool) -> str:
+def _plan_versioned(
+    d: _Draft, h: _History, f: ScriptFile, src: ExpandedScript, opts: _Options
+) -> None:
+    """Decide one versioned file: applied (or changed), failed, or never applied."""
+    assert f.version is not None
+    key = (0, f.version.parts, f.name)
+    row = h.applied.get(f.version)
+    if row is not None:
+        state = State.APPLIED
+        if not same_checksum(row.checksum, src.checksum):
+            state = State.CHANGED
+            d.problems.append(_changed_problem(f, row, src))
+        d.show(key, _info_from_row(row, "versioned", state, f.name))
+        return
+    failed = h.failed_versions.get(f.version)
+    if failed is not None:
+        if _within(f.version, opts.target):
+            d.resume_if_possible(f, src, failed)
+        d.show(
+            key, _info_from_row(failed, "versioned", _failed_state(failed, opts.lock_held), f.name)
+        )
+        return
+    state = _unapplied_state(f.version, h.baseline_version, opts)
+    if state is State.IGNORED:
+        assert opts.highest is not None
+        d.problems.append(_out_of_order_problem(f, f.version, opts.highest))
+    elif state is State.PENDING and _within(f.version, opts.target):
+        d.to_apply.append(PlannedScript(f, src))
+    info = MigrationInfo("versioned", f.version.text, f.description, f.name, state, src.checksum)
+    d.show(key, info)
+
+
+def _unapplied_state(version: Version, baseline: Version | None, opts: _Options) -> State:
+    """Return the state of a version that is neither applied nor failed."""
+    if baseline is not None and version <= baseline:
+        return State.BELOW_BASELINE
+    if opts.highest is not None and version < opts.highest and not opts.out_of_order:
+        return State.IGNORED
+    return State.PENDING
+
+
+def _within(version: Version, target: Version | None) -> bool:
+    return target is None or version <= target
+
+
+def _plan_repeatable(
+    d: _Draft, h: _History, f: ScriptFile, src: ExpandedScript, lock_held: bool
+) -> None:
+    """Decide one repeatable file: failed, never applied, outdated, or applied."""
+    key = (1, (), f.description)
+    failed = h.failed_descriptions.get(f.description)
+    if failed is not None:
+        d.resume_if_possible(f, src, failed)
+        d.show(key, _info_from_row(failed, "repeatable", _failed_state(failed, lock_held), f.name))
+        return
+    row = h.repeatable.get(f.description)
+    if row is None:
+        d.to_apply.append(PlannedScript(f, src))
+        info = MigrationInfo("repeatable", None, f.description, f.name, State.PENDING, src.checksum)
+    elif row.checksum != src.checksum:
+        d.to_apply.append(PlannedScript(f, src))
+        info = _info_from_row(row, "repeatable", State.OUTDATED, f.name, checksum=src.checksum)
+    else:
+        info = _info_from_row(row, "repeatable", State.APPLIED, f.name)
+    d.show(key, info)
+
+
+def _plan_missing(
+    d: _Draft, h: _History, on_disk: set[Version | None], repeatable_names: set[str]
+) -> None:
+    """Show and report the applied scripts whose files are gone."""
+    for version, row in h.applied.items():
+        if version not in on_disk:
+            d.missing.append(row)
+            d.show((0, version.parts, row.script), _info_from_row(row, "versioned", State.MISSING))
+    for description, row in h.repeatable.items():
+        if description not in repeatable_names:
+            d.missing.append(row)
+            d.show((1, (), description), _info_from_row(row, "repeatable", State.MISSING))
+    d.problems.extend(_missing_problem(row) for row in d.missing)
+
+
+def _plan_failed(
+    d: _Draft,
+    h: _History,
+    on_disk: set[Version | None],
+    repeatable_names: set[str],
+    lock_held: bool,
+) -> None:
+    """Report the failed rows not planned to resume; show those whose files are gone."""
+    for row in h.failed:
+        if row.installed_rank in d.resumed:
+            continue
+        d.problems.append(_failed_problem(row))
+        state = _failed_state(row, lock_held)
+        if row.version:
+            version = Version.parse(row.version)
+            if version not in on_disk:
+                d.show((0, version.parts, row.script), _info_from_row(row, "versioned", state))
+        elif row.description not in repeatable_names:
+            d.show((1, (), row.description), _info_from_row(row, "repeatable", state))
+
+
+def _failed_state(row: HistoryRow, lock_held: bool) -> State:
     # A progress row is written before a no-transaction script starts and
     # replaced when it ends; while its migrator holds the lock it is running.
-    return RUNNING if lock_held and resumable(row) else FAILED
+    return State.RUNNING if lock_held and resume.resumable(row) else State.FAILED
 
 
 def _info_from_row(
     row: HistoryRow,
     kind: str,
-    state: str,
+    state: State,
     script: str | None = None,
     *,
     checksum: str | None = None,
@@ -319,6 +328,44 @@ def _info_from_row(
         installed_rank=row.installed_rank,
         installed_at=row.installed_at,
         execution_time_ms=row.execution_time_ms,
+    )
+
+
+def _changed_problem(f: ScriptFile, row: HistoryRow, src: ExpandedScript) -> Problem:
+    return Problem(
+        "changed",
+        f.name,
+        f"was changed after it was applied (stored {row.checksum}, file "
+        f"{src.checksum}); restore the file, put the change in a new migration, "
+        "or run `persistor repair` to accept the file as it is",
+    )
+
+
+def _out_of_order_problem(f: ScriptFile, version: Version, highest: Version) -> Problem:
+    return Problem(
+        "out_of_order",
+        f.name,
+        f"version {version} is lower than the highest applied version {highest} "
+        "and was never applied; renumber it above "
+        f"{highest}, or run migrate with --out-of-order to apply it",
+    )
+
+
+def _missing_problem(row: HistoryRow) -> Problem:
+    return Problem(
+        "missing",
+        row.script,
+        "was applied but its file is not in the migration locations; restore the file, "
+        "or run `persistor repair` to mark it deleted",
+    )
+
+
+def _failed_problem(row: HistoryRow) -> Problem:
+    return Problem(
+        "failed",
+        row.script,
+        "failed in an earlier run and is recorded as failed; fix the database by hand if "
+        "needed, then run `persistor repair` to remove the failed row",
     )
 
 

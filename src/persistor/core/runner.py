@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from persistor.core.no_transaction import first_keyword, needs_no_transaction
-from persistor.core.planner import PARTIAL_PREFIX
+from persistor.core.resume import progress_checksum, resume_point
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
 from persistor.core.splitter import SplitError, Statement, split_statements
@@ -30,31 +29,6 @@ class PreparedScript:
     replaces: int | None = None  # rank of that attempt's failed history row
 
 
-def progress_digest(statements: Sequence[Statement]) -> str:
-    """Return the digest that identifies the statements a failed attempt completed."""
-    return hashlib.sha256("\x00".join(s.text for s in statements).encode("utf-8")).hexdigest()
-
-
-def _resume(script: PreparedScript, failed: HistoryRow) -> PreparedScript | Problem:
-    """Continue a failed no-transaction script where it stopped, if what ran is unchanged."""
-    _, _, rest = (failed.checksum or "").partition(PARTIAL_PREFIX)
-    done_text, _, digest = rest.partition(":")
-    done = int(done_text) if done_text.isdigit() else -1
-    if (
-        script.transactional
-        or not 0 <= done <= len(script.statements)
-        or progress_digest(script.statements[:done]) != digest
-    ):
-        return Problem(
-            "resume_changed",
-            script.file.name,
-            f"failed in an earlier run after {max(done, 0)} statement(s) ran, and those "
-            "statements have changed since; run `persistor repair` to clear the failed row "
-            "(the script then runs again from its first statement)",
-        )
-    return replace(script, start=done, replaces=failed.installed_rank)
-
-
 def prepare(
     file: ScriptFile, source: ExpandedScript, dialect: str, resume: HistoryRow | None = None
 ) -> PreparedScript | Problem:
@@ -62,7 +36,10 @@ def prepare(
     prepared = _prepare(file, source, dialect)
     if resume is None or isinstance(prepared, Problem):
         return prepared
-    return _resume(prepared, resume)
+    start = resume_point(prepared.file.name, prepared.statements, prepared.transactional, resume)
+    if isinstance(start, Problem):
+        return start
+    return replace(prepared, start=start, replaces=resume.installed_rank)
 
 
 def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
@@ -129,7 +106,7 @@ def _row(
     f = script.file
     checksum = script.source.checksum
     if done is not None:
-        checksum = _partial(script, done)
+        checksum = progress_checksum(script.statements, done)
     return NewHistoryRow(
         installed_rank=rank,
         version=f.version.text if f.version is not None else None,
@@ -190,10 +167,6 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     return _run_outside_transaction(engine, script, rank, started)
 
 
-def _partial(script: PreparedScript, done: int) -> str:
-    return f"{PARTIAL_PREFIX}{done}:{progress_digest(script.statements[:done])}"
-
-
 def _run_outside_transaction(
     engine: Engine, script: PreparedScript, rank: int, started: float
 ) -> int:
@@ -216,7 +189,7 @@ def _run_outside_transaction(
             engine.execute(stmt.text)
         except StatementFailed as exc:
             raise _failure(script, stmt, exc) from None
-        engine.update_checksum(rank, _partial(script, index + 1))
+        engine.update_checksum(rank, progress_checksum(script.statements, index + 1))
     elapsed = int((time.perf_counter() - started) * 1000)
     with engine.transaction():
         engine.delete_history([rank])
