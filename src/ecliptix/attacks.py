@@ -254,9 +254,11 @@ class OwnerSession(Session):
         """Log in from the known device; once per run also verify a code and rotate the key."""
         if not self.did_flows:
             self.did_flows = True
-            self._owner("otp_check", self.verify_login_code())
             if not self.target.key_rotated:
-                self._owner("key_rotation", self.rotate_secure_key())
+                rotated = self.rotate_secure_key()
+                if rotated is not None:
+                    self._owner("key_rotation", rotated)
+            self._owner("otp_check", self.verify_login_code())
         login = self.call(
             "login_membership",
             lambda: self.client.login_membership(self.target.number, self.target.owner_device),
@@ -277,7 +279,10 @@ class OwnerSession(Session):
             self.tally.events["owner_succeeded"] += 1
             self.tally.events[f"owner_succeeded:{kind}"] += 1
 
-    def _verified_flow(self, purpose: FlowPurpose) -> bool:
+    def _verified_flow(self, purpose: FlowPurpose) -> bool | None:
+        """Verify a flow of purpose with the code sent to the owner; None when another
+        purpose's verified flow of this device comes back instead (the contract hands a
+        device its verified flow, whatever the purpose, for 24 h)."""
         t, client = self.target, self.client
         flow = self.call(
             "initiate_verification_flow",
@@ -287,7 +292,7 @@ class OwnerSession(Session):
         if flow is None or flow.unique_identifier is None:
             return False
         if flow.outcome is FlowOutcome.VERIFIED:
-            return True
+            return True if flow.purpose is purpose else None
         flow_id = flow.unique_identifier
         issued = self.call("issue_otp", lambda: client.issue_otp(flow_id), lambda r: r.outcome)
         if issued is None or issued.code is None:
@@ -299,13 +304,19 @@ class OwnerSession(Session):
         return check is not None and check.verified
 
     def verify_login_code(self) -> bool:
-        """Verify a login flow with the code sent to the owner's phone."""
-        return self._verified_flow(FlowPurpose.LOGIN)
+        """Verify a login flow with the code sent to the owner's phone (or hold a verified one)."""
+        return self._verified_flow(FlowPurpose.LOGIN) is not False
 
-    def rotate_secure_key(self) -> bool:
-        """Replace the secure key after verifying a password_recovery flow."""
-        if not self._verified_flow(FlowPurpose.PASSWORD_RECOVERY):
-            return False
+    def rotate_secure_key(self) -> bool | None:
+        """Replace the secure key after verifying a password_recovery flow.
+
+        None when the device still holds a verified flow of another purpose, which
+        initiate_verification_flow returns instead of a recovery flow."""
+        verified = self._verified_flow(FlowPurpose.PASSWORD_RECOVERY)
+        if not verified:
+            if verified is None:
+                self.tally.events["owner_skipped:key_rotation"] += 1
+            return verified
         key = secrets.token_bytes(32)
         updated = self.call(
             "update_membership_secure_key",

@@ -317,7 +317,10 @@ def test_client_results_and_errors_carry_no_otp_or_key(
         seen.append(str(db_info.value))
     # A stored hash that is not ours: the error says so without quoting it.
     bogus_hash, bogus_salt = "not-a-hash-" + secrets.token_hex(8), "salt-" + secrets.token_hex(8)
-    client.insert_otp_record(flow.unique_identifier, bogus_hash, bogus_salt, expires)
+    db.execute("UPDATE otp_records SET created_at = created_at - interval '1 minute'")
+    assert client.insert_otp_record(
+        flow.unique_identifier, bogus_hash, bogus_salt, expires
+    ).otp_unique_id
     with pytest.raises(ValueError) as info:
         client.check_otp(flow.unique_identifier, CODE)
     seen += [str(info.value), str(info.value.__cause__)]

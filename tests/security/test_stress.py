@@ -4,14 +4,17 @@ guesses than its budget, nothing was taken over and the owner never failed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import psycopg
 import pytest
 
-from ecliptix.attack_run import run_attack
+from ecliptix import EcliptixClient, FlowOutcome, FlowPurpose, OtpKeyring
+from ecliptix.attack_run import run_attack, set_up_target
 from ecliptix.attacks import GUESS_BUDGET
+from ecliptix.simulation import shift_time
 from ecliptix.stress import StressReport, run_stress
 from tests.security.conftest import RoleMaker, url_as
 
@@ -45,6 +48,7 @@ def test_stress_64_clients_keeps_every_invariant(ecliptix_url: str) -> None:
     failed = [c for c in report.invariants if not c.holds]
     assert not failed, failed
     assert report.errors == {}, report.errors
+    assert report.attack.holds, report.attack
     assert report.ok and report.invariants_hold and report.succeeded
     # Every check saw data, and the limits were really reached under contention.
     assert all(c.observed > 0 for c in report.invariants), report.invariants
@@ -81,10 +85,39 @@ def test_attack_as_the_application_role(
     assert figures.takeover_succeeded == 0
     for route in TAKEOVER_ROUTES:
         assert figures.detail.get(f"takeover_tried:{route}", 0) > 0, route
-    for action in ("login", "otp_check", "key_rotation"):
+    for action in ("login", "otp_check"):
         tried = figures.detail.get(f"owner_tried:{action}", 0)
         assert tried > 0 and figures.detail.get(f"owner_succeeded:{action}") == tried, action
     assert report.succeeded and figures.owner_success_rate == 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="update_membership_secure_key does not know who calls it: while the owner's "
+    "verified recovery flow waits to be used, anyone who names the membership replaces the "
+    "key (found by the attack run; reported to the SQL side)",
+)
+def test_only_the_owner_uses_the_owners_recovery_flow(
+    db: psycopg.Connection[Any], ecliptix_url: str
+) -> None:
+    keys = OtpKeyring.generate()
+    target = set_up_target(ecliptix_url, schema=None, keyring=keys)
+    # A day later the registration's verified flow has expired (a device is handed
+    # its verified flow back, whatever the purpose, for 24 h): recovery can start.
+    shift_time(db, dt.timedelta(hours=25))
+    owner = EcliptixClient(db, otp_keys=keys)
+    flow = owner.initiate_verification_flow(
+        target.owner_device, target.phone_id, FlowPurpose.PASSWORD_RECOVERY, 1
+    )
+    assert flow.outcome is FlowOutcome.CREATED and flow.unique_identifier is not None
+    issued = owner.issue_otp(flow.unique_identifier)
+    assert issued.code is not None
+    assert owner.check_otp(flow.unique_identifier, issued.code).verified
+    # Before the owner sends the new key, a stranger who knows the membership id tries.
+    stranger = EcliptixClient(db)
+    attempt = stranger.update_membership_secure_key(target.membership, b"attacker-key")
+    assert not attempt.success
+    assert owner.update_membership_secure_key(target.membership, b"owner-key").success
 
 
 def test_stress_rejects_bad_arguments() -> None:

@@ -106,12 +106,13 @@ SELECT (SELECT count(*) FROM login_attempts g
               FROM ecliptix_limits WHERE name = 'login_failure_window_seconds')))
 FROM login_attempts a WHERE NOT a.is_success;
 
--- name: counted_membership_failures_per_phone_per_window
--- description: create_membership failures (rate-limit refusals excluded) for one phone within any membership_failure_window_seconds
+-- name: counted_membership_failures_per_number_device_per_window
+-- description: create_membership failures (rate-limit refusals excluded) for one (phone, device of the flow) within any membership_failure_window_seconds
 -- limit: membership_failures_per_window | 5
 SELECT (SELECT count(*) FROM membership_attempts g
-        WHERE g.phone_number_id = a.phone_number_id AND NOT g.is_success
-          AND NOT g.is_deleted AND g.outcome <> 'rate_limited'
+        WHERE g.phone_number_id = a.phone_number_id
+          AND g.app_device_id IS NOT DISTINCT FROM a.app_device_id
+          AND NOT g.is_success AND NOT g.is_deleted AND g.outcome <> 'rate_limited'
           AND g.attempted_at <= a.attempted_at
           AND g.attempted_at > a.attempted_at - make_interval(secs => (SELECT value
               FROM ecliptix_limits WHERE name = 'membership_failure_window_seconds')))
