@@ -108,7 +108,7 @@ def run_versions(
     *,
     clients: tuple[int, ...] = (4, 16),
     seconds: float = 6.0,
-    repeats: int = 2,
+    repeats: int = 3,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Measure E1 flows/s of each side at each client count; medians and ratios to v1."""
@@ -116,6 +116,7 @@ def run_versions(
     out: dict = {"seconds_per_point": seconds, "repeats": repeats, "points": []}
     for n in clients:
         runs: dict[str, list[float]] = {side: [] for side in SIDES}
+        p50s: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
         errors: dict[str, int] = dict.fromkeys(SIDES, 0)
         for _ in range(repeats):
             for side in SIDES:
@@ -134,10 +135,17 @@ def run_versions(
                     drop_db(url)
                 runs[side].append(r["flows_per_s"])
                 errors[side] += r["errors"]
+                for step, ms in r["per_function_ms"].items():
+                    p50s[side].setdefault(step, []).append(ms["p50"])
         point = {"clients": n, "errors": errors}
         for side in SIDES:
             point[side] = round(statistics.median(runs[side]), 1)
             point[f"{side}_runs"] = [round(x, 1) for x in runs[side]]
+        # Which calls got slower: the median over repeats of each call's p50, in ms.
+        point["call_p50_ms"] = {
+            side: {step: round(statistics.median(v), 2) for step, v in p50s[side].items()}
+            for side in SIDES
+        }
         for side in ("v2", "v2_native"):
             point[f"{side}_ratio"] = round(point[side] / point["v1"], 3) if point["v1"] else None
         log(

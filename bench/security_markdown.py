@@ -147,7 +147,8 @@ def _e1(e: dict[str, Any]) -> list[str]:
         "",
         "bench/e1_versions.py, in the same run on the same server, each measurement on a "
         f"fresh database, {e['repeats']} interleaved repeats of {e['seconds_per_point']} s, "
-        "medians. `v2` runs version 1's flow (the code checked by the application, "
+        "medians. The machine's load moves single runs by ±20 % (every run is in "
+        "bench/results/security.json). `v2` runs version 1's flow (the code checked by the application, "
         "`update_otp_status`) on the version 2 database; `v2 native` checks it with "
         "`verify_otp` and logs in from the device.",
         "",
@@ -161,6 +162,22 @@ def _e1(e: dict[str, Any]) -> list[str]:
             f"| {p['v2_native']} | {100 * (p['v2_native_ratio'] or 0):.0f} % "
             f"| {sum(p['errors'].values())} |"
         )
+    last = e["points"][-1]
+    calls = last.get("call_p50_ms")
+    if calls:
+        lines += [
+            "",
+            f"Median time of each call at {last['clients']} clients, ms (in `v2 native` the "
+            "code check is `verify_otp` and the login names the device):",
+            "",
+            "| call | v1 | v2 | v2 native |",
+            "|---|---|---|---|",
+        ]
+        for step in calls["v1"]:
+            cells = " | ".join(
+                f"{calls[side].get(step, 0):.2f}" for side in ("v1", "v2", "v2_native")
+            )
+            lines.append(f"| `{step}` | {cells} |")
     return lines
 
 
