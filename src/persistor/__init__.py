@@ -1,98 +1,31 @@
 """persistor: deploy and evolve a database from versioned SQL files.
 
-The public API is re-exported here lazily, so that `persistor --version` and
-other light commands do not pay for importing everything.
+The public API (listed in persistor/_exports.py) is imported on first use, so
+that `persistor --version` and other light commands do not pay for it.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from persistor.api import (
-        baseline,
-        check_connection,
-        clean,
-        demo,
-        migrate,
-        new_script,
-        repair,
-        status,
-        stop_embedded,
-        undo,
-        validate,
-    )
-    from persistor.errors import (
-        ConnectError,
-        LockTimeoutError,
-        MigrationError,
-        PersistorError,
-        Problem,
-        UsageError,
-        ValidationError,
-    )
-    from persistor.settings import Settings, load_settings
-
-_EXPORTS = {
-    **dict.fromkeys(
-        [
-            "baseline",
-            "check_connection",
-            "clean",
-            "demo",
-            "migrate",
-            "new_script",
-            "repair",
-            "status",
-            "stop_embedded",
-            "undo",
-            "validate",
-        ],
-        "persistor.api",
-    ),
-    **dict.fromkeys(
-        [
-            "ConnectError",
-            "LockTimeoutError",
-            "MigrationError",
-            "PersistorError",
-            "Problem",
-            "UsageError",
-            "ValidationError",
-        ],
-        "persistor.errors",
-    ),
-    "Settings": "persistor.settings",
-    "load_settings": "persistor.settings",
-}
-
-__all__ = [
-    "ConnectError",
-    "LockTimeoutError",
-    "MigrationError",
-    "PersistorError",
-    "Problem",
-    "Settings",
-    "UsageError",
-    "ValidationError",
-    "baseline",
-    "check_connection",
-    "clean",
-    "demo",
-    "load_settings",
-    "migrate",
-    "new_script",
-    "repair",
-    "status",
-    "stop_embedded",
-    "undo",
-    "validate",
-]
+    from persistor._exports import *  # noqa: F403 -- the names mypy sees are the ones served
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'persistor' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    """Return a public name (or __all__), importing the API on first use."""
+    import importlib.util
+
+    # A submodule (`from persistor import api`) is the import system's to load;
+    # loading the exports for it could re-enter a module that is still importing.
+    if (name.startswith("__") and name != "__all__") or importlib.util.find_spec(
+        f"{__name__}.{name}"
+    ):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    exports = importlib.import_module("persistor._exports")
+    public = [n for n in vars(exports) if not n.startswith("_")]
+    if name == "__all__":
+        return public
+    if name not in public:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(exports, name)

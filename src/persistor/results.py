@@ -9,9 +9,8 @@ where a frozen dataclass costs several times more (bench/, W2 and W5).
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from persistor.core.planner import MigrationInfo
 from persistor.errors import Problem
@@ -222,11 +221,10 @@ class StopEmbeddedResult(NamedTuple):
 class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
-    kind: str  # "wait", "start", "applied", "info"
-    message: str
+    kind: Literal["wait", "start", "applied"]
+    message: str  # whom we wait for, or the script's name
     done: int = 0
     total: int = 0
-    at: datetime | None = None
 
 
 def as_json(result: Any) -> dict[str, Any]:

@@ -1,24 +1,28 @@
 """Configuration: defaults, config file, environment and command line, in that order of weight.
 
 Precedence is command line, then environment, then `persistor.toml` (or
-`[tool.persistor]` in `pyproject.toml`), then the defaults defined here once.
+`[tool.persistor]` in `pyproject.toml`), then the defaults. What each setting
+is called where, how it is parsed and its default: settings_table.TABLE.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.errors import UsageError
+from persistor.settings_table import BY_KEY, PLACEHOLDER_PREFIX, TABLE, Setting, default_of
 from persistor.urls import mask_url
 
-DEFAULT_HISTORY_TABLE = "schema_history"
-DEFAULT_LOCK_TIMEOUT = 300.0
-DEFAULT_LOCK_LEASE = 30.0
+log = logging.getLogger(__name__)
+
+DEFAULT_HISTORY_TABLE: str = BY_KEY["history_table"].default
+DEFAULT_LOCK_TIMEOUT: float = BY_KEY["lock_timeout"].default
+DEFAULT_LOCK_LEASE: float = BY_KEY["lock_lease"].default
 CONFIG_FILE = "persistor.toml"
 
 
@@ -26,140 +30,110 @@ CONFIG_FILE = "persistor.toml"
 class Settings:
     """Everything a command needs to know, resolved from all sources."""
 
-    url: str | None = None
-    locations: tuple[Path, ...] = (PACKAGED_MIGRATIONS,)
+    url: str | None = default_of("url")
+    locations: tuple[Path, ...] = default_of("locations")
     # Whether locations came from the command line, environment or a config
     # file, rather than defaulting to the packaged Ecliptix migrations.
     locations_configured: bool = False
-    schema: str | None = None
-    history_table: str = DEFAULT_HISTORY_TABLE
-    placeholders: Mapping[str, str] = field(default_factory=dict)
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
-    lock_mode: str = "session"
-    lock_lease: float = DEFAULT_LOCK_LEASE  # table lock mode: how long a dead holder blocks
-    connect_timeout: int = 10
-    out_of_order: bool = False
-    clean_enabled: bool = False
-    embedded_dir: Path | None = None
+    schema: str | None = default_of("schema")
+    history_table: str = default_of("history_table")
+    placeholders: Mapping[str, str] = default_of("placeholders")
+    lock_timeout: float = default_of("lock_timeout")
+    lock_mode: str = default_of("lock_mode")
+    lock_lease: float = default_of("lock_lease")  # table lock mode: how long a dead holder blocks
+    connect_timeout: int = default_of("connect_timeout")
+    out_of_order: bool = default_of("out_of_order")
+    clean_enabled: bool = default_of("clean_enabled")
+    embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
     config_file: Path | None = None
 
-    def shown_url(self) -> str:
-        """Return the URL safe to print (password masked)."""
-        return mask_url(self.url) if self.url else "(embedded PostgreSQL)"
 
-
-_KEYS = {
-    "url",
-    "locations",
-    "schema",
-    "history_table",
-    "placeholders",
-    "lock_timeout",
-    "lock_mode",
-    "lock_lease",
-    "connect_timeout",
-    "out_of_order",
-    "clean_enabled",
-    "embedded_dir",
-}
+def _find_config(path: Path | None, cwd: Path) -> Path | None:
+    if path is not None:
+        if not path.is_file():
+            raise UsageError(f"config file {path} does not exist; fix --config or create it")
+        return path
+    for name in (CONFIG_FILE, "pyproject.toml"):
+        if (cwd / name).is_file():
+            return cwd / name
+    return None
 
 
 def _read_config(path: Path | None, cwd: Path) -> tuple[dict[str, Any], Path | None]:
     """Read persistor.toml, or [tool.persistor] from pyproject.toml."""
-    explicit = path is not None
-    if path is None:
-        if (cwd / CONFIG_FILE).is_file():
-            path = cwd / CONFIG_FILE
-        elif (cwd / "pyproject.toml").is_file():
-            path = cwd / "pyproject.toml"
-        else:
-            return {}, None
-    if not path.is_file():
-        raise UsageError(f"config file {path} does not exist; fix --config or create it")
+    found = _find_config(path, cwd)
+    if found is None:
+        return {}, None
     import tomllib  # only when there is a file: most runs have none
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}; fix the TOML syntax") from None
-    if path.name == "pyproject.toml" and not explicit:
+        raise UsageError(f"cannot read {found}: {exc}; fix the TOML syntax") from None
+    if found.name == "pyproject.toml":
         section = data.get("tool", {}).get("persistor")
         if section is None:
-            return {}, None
+            # A project file without our section configures nothing, unless asked for by name.
+            return {}, (found if path is not None else None)
         data = section
-    elif path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("persistor", {})
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise UsageError(
-            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
-        )
+    _check_keys(data, str(found))
     url = data.get("url")
     if isinstance(url, str) and mask_url(url) != url:
         raise UsageError(
-            f"{path}: the url holds a password; keep passwords out of files in the repository "
+            f"{found}: the url holds a password; keep passwords out of files in the repository "
             "(use PERSISTOR_URL, PGPASSWORD or ~/.pgpass)"
         )
-    return data, path
+    log.debug("reading settings from %s", found)
+    return data, found
 
 
-def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    url = env.get("PERSISTOR_URL") or env.get("DATABASE_URL")
-    if url:
-        out["url"] = url
-    if env.get("PERSISTOR_SCHEMA"):
-        out["schema"] = env["PERSISTOR_SCHEMA"]
-    if env.get("PERSISTOR_LOCATIONS"):
-        out["locations"] = [p for p in env["PERSISTOR_LOCATIONS"].split(",") if p.strip()]
-    if env.get("PERSISTOR_HISTORY_TABLE"):
-        out["history_table"] = env["PERSISTOR_HISTORY_TABLE"]
-    if env.get("PERSISTOR_LOCK_TIMEOUT"):
-        out["lock_timeout"] = env["PERSISTOR_LOCK_TIMEOUT"]
-    if env.get("PERSISTOR_LOCK_MODE"):
-        out["lock_mode"] = env["PERSISTOR_LOCK_MODE"]
-    if env.get("PERSISTOR_LOCK_LEASE"):
-        out["lock_lease"] = env["PERSISTOR_LOCK_LEASE"]
-    if env.get("PERSISTOR_CLEAN_ENABLED"):
-        out["clean_enabled"] = env["PERSISTOR_CLEAN_ENABLED"]
-    if env.get("PERSISTOR_EMBEDDED_DIR"):
-        out["embedded_dir"] = env["PERSISTOR_EMBEDDED_DIR"]
-    placeholders = {
-        k[len("PERSISTOR_PLACEHOLDERS_") :].lower(): v
-        for k, v in env.items()
-        if k.startswith("PERSISTOR_PLACEHOLDERS_")
-    }
-    if placeholders:
-        out["placeholders"] = placeholders
-    return out
+def _check_keys(values: Mapping[str, Any], where: str) -> None:
+    unknown = sorted(set(values) - set(BY_KEY))
+    if unknown:
+        raise UsageError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(BY_KEY))}"
+        )
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise UsageError(f"{name} must be true or false, got {value!r}")
+def _env_values(env: Mapping[str, str]) -> Iterator[tuple[Setting, Any, str]]:
+    """Yield (setting, raw value, variable name) for each setting the environment sets."""
+    for setting in TABLE:
+        if setting.key == "placeholders":  # one variable per placeholder, not one for all
+            found = {
+                k[len(PLACEHOLDER_PREFIX) :].lower(): v
+                for k, v in env.items()
+                if k.startswith(PLACEHOLDER_PREFIX)
+            }
+            if found:
+                yield setting, found, PLACEHOLDER_PREFIX + "*"
+            continue
+        name = next((n for n in setting.env if env.get(n)), None)
+        if name is not None:
+            value: Any = env[name]
+            if setting.repeatable:
+                value = [p for p in value.split(",") if p.strip()]
+            yield setting, value, name
 
 
-def _as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    text = str(value).strip().lower()
-    if text not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return text
-
-
-def _as_float(name: str, value: Any) -> float:
+def _parse(setting: Setting, value: Any, where: str, base: Path) -> Any:
+    """Return a raw value as the setting's type, or raise a UsageError naming where it came from."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number of seconds, got {value!r}") from None
-    if number < 0:
-        raise UsageError(f"{name} must not be negative, got {value!r}")
-    return number
+        parsed = setting.parse(value)
+    except ValueError as exc:
+        raise UsageError(f"{setting.key} {exc}, got {value!r}{where}") from None
+    if setting.paths:
+        if isinstance(parsed, tuple):
+            return tuple((base / p).resolve() for p in parsed)
+        return (base / parsed).resolve()
+    return parsed
+
+
+def _shown(setting: Setting, value: Any) -> str:
+    if setting.key == "url":
+        return mask_url(value)
+    if setting.key == "placeholders":  # their values may be secrets
+        return ", ".join(sorted(value))
+    return str(value)
 
 
 def load_settings(
@@ -172,54 +146,26 @@ def load_settings(
     """Resolve settings: overrides (command line) > environment > config file > defaults."""
     cwd = cwd or Path.cwd()
     env = os.environ if env is None else env
+    overrides = overrides or {}
+    _check_keys(overrides, "load_settings")
     file_values, found = _read_config(config_path, cwd)
-    base_dir = found.parent if found else cwd
-    merged: dict[str, Any] = {}
+    base = found.parent if found else cwd  # a config file's paths are relative to its folder
+    sources: list[tuple[Setting, Any, str, Path]] = [
+        *((BY_KEY[k], v, f" in {found}", base) for k, v in file_values.items()),
+        *((s, v, f" from {name}", cwd) for s, v, name in _env_values(env)),
+        *((BY_KEY[k], v, "", cwd) for k, v in overrides.items()),
+    ]
+    values: dict[str, Any] = {"config_file": found}
     placeholders: dict[str, str] = {}
-    for source, relative_to in (
-        (file_values, base_dir),
-        (_env_values(env), cwd),
-        (overrides or {}, cwd),
-    ):
-        for key, value in source.items():
-            if value is None:
-                continue
-            if key == "placeholders":
-                placeholders.update({str(k): str(v) for k, v in dict(value).items()})
-            elif key in ("locations", "embedded_dir"):
-                merged[key] = _resolve_paths(value, relative_to)
-            else:
-                merged[key] = value
-    settings = Settings(config_file=found)
-    if merged.get("locations"):
-        settings = replace(
-            settings, locations=tuple(merged["locations"]), locations_configured=True
-        )
-    if "embedded_dir" in merged:
-        settings = replace(settings, embedded_dir=merged["embedded_dir"][0])
-    return replace(
-        settings,
-        url=merged.get("url") or None,
-        schema=merged.get("schema") or None,
-        history_table=str(merged.get("history_table") or DEFAULT_HISTORY_TABLE),
-        placeholders=placeholders,
-        lock_timeout=_as_float("lock_timeout", merged.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
-        lock_mode=_as_choice("lock_mode", merged.get("lock_mode", "session"), ("session", "table")),
-        lock_lease=_as_lease(merged.get("lock_lease", DEFAULT_LOCK_LEASE)),
-        connect_timeout=int(_as_float("connect_timeout", merged.get("connect_timeout", 10))),
-        out_of_order=_as_bool("out_of_order", merged.get("out_of_order", False)),
-        clean_enabled=_as_bool("clean_enabled", merged.get("clean_enabled", False)),
-    )
-
-
-def _as_lease(value: Any) -> float:
-    lease = _as_float("lock_lease", value)
-    # The heartbeat renews it every third; under a second that races the renewal itself.
-    if not 1 <= lease < float("inf"):
-        raise UsageError(f"lock_lease must be at least 1 second, got {value!r}")
-    return lease
-
-
-def _resolve_paths(value: Any, base: Path) -> list[Path]:
-    items = [value] if isinstance(value, str | Path) else list(value)
-    return [(base / Path(str(p).strip())).resolve() for p in items]
+    for setting, raw, where, base in sources:
+        if raw is None or raw == "" or raw == () or raw == []:
+            continue
+        value = _parse(setting, raw, where, base)
+        log.debug("%s = %s%s", setting.key, _shown(setting, value), where or " (given)")
+        if setting.key == "placeholders":  # merged name by name across the sources
+            placeholders.update(value)
+        else:
+            values[setting.key] = value
+    values["placeholders"] = placeholders
+    values["locations_configured"] = "locations" in values
+    return Settings(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,23 +14,14 @@ import psycopg
 import pytest
 
 from persistor.cli.main import main
+from persistor.settings_table import environment_variables
 from tests.conftest import PgServer, get_pg_server, pg_params
-
-ENV_VARS = (
-    "PERSISTOR_URL",
-    "DATABASE_URL",
-    "PERSISTOR_SCHEMA",
-    "PERSISTOR_LOCATIONS",
-    "PERSISTOR_HISTORY_TABLE",
-    "PERSISTOR_LOCK_TIMEOUT",
-    "PERSISTOR_CLEAN_ENABLED",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+    for name in environment_variables(os.environ):  # every variable settings read, no more
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray persistor.toml / pyproject.toml
 
 

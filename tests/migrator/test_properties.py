@@ -21,9 +21,10 @@ EXAMPLES = int(os.environ.get("PERSISTOR_FUZZ_EXAMPLES", "0")) or None
 fuzz = settings(
     max_examples=EXAMPLES or 150,
     deadline=None,
-    database=None if EXAMPLES else settings.default.database,
     suppress_health_check=[HealthCheck.too_slow],
 )
+if EXAMPLES:  # a long fuzz run keeps no example database; a normal run replays failures
+    fuzz = settings(fuzz, database=None)
 
 version_parts = st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=4)
 separators = st.sampled_from([".", "_"])

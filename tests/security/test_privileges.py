@@ -166,7 +166,7 @@ def test_app_role_is_refused_every_table_and_helper(
                 assert info.value.sqlstate == "42501", (table, stmt)
         for fn, args in HELPERS.items():
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(f"SELECT {fn}({args})")  # type: ignore[arg-type]
+                conn.execute(f"SELECT {fn}({args})")
         # Nor can it create objects next to the functions (PostgreSQL 15+ default).
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("CREATE TABLE public.sneaky (x int)")
@@ -180,7 +180,7 @@ def test_role_without_the_grant_may_execute_nothing(
     with psycopg.connect(url_as(ecliptix_url, role), autocommit=True) as conn:
         for fn, args in CONTRACT.items():
             with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
-                conn.execute(f"SELECT * FROM {fn}({args})")  # type: ignore[arg-type]
+                conn.execute(f"SELECT * FROM {fn}({args})")
             assert "permission denied for function" in str(info.value), fn
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             EcliptixClient(conn).login_membership("+15550100")

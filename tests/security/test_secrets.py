@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,9 +99,10 @@ def secret_db(pg_server: PgServer, make_role: RoleMaker) -> Iterator[str]:
     pg_server.drop_database(admin)
 
 
-def run_all(
-    persistor: Persistor, runs: list[tuple[tuple[str, ...], dict[str, str], int | None]]
-) -> None:
+RunSpec = tuple[tuple[str, ...], dict[str, str], "int | None"]
+
+
+def run_all(persistor: Persistor, runs: Sequence[RunSpec]) -> None:
     """Run each (args, env, expected exit code); none may show PASSWORD."""
     for args, env, code in runs:
         result = persistor(*args, **env)
@@ -121,7 +122,7 @@ def test_no_password_in_any_command_output(
     new_dir = tmp_path / "new"
     new_dir.mkdir()
 
-    def each(args: tuple[str, ...], code: int | None, **env: str) -> list[Any]:
+    def each(args: tuple[str, ...], code: int | None, **env: str) -> list[RunSpec]:
         return [((*args, "--url", url, *f), env, code) for f in FLAGS]
 
     # Before the schema exists, then the deployment, then everything else at
@@ -161,7 +162,7 @@ def test_no_password_when_things_fail(secret_db: str, tmp_path: Path, persistor:
     (misnamed / "v2_not_a_name.sql").write_text("SELECT 1;\n")
     refused = urlsplit_port(url, 1)  # nothing listens on port 1
     user = urlsplit(url).username
-    runs = []
+    runs: list[RunSpec] = []
     for flags in (("-v",), ("-vv", "--json")):
         runs += [
             (("migrate", "--url", url, "--location", str(broken), *flags), {}, 4),
@@ -312,7 +313,7 @@ def test_client_results_and_errors_carry_no_otp_or_key(
         ("insert_otp_record", (flow.unique_identifier, "h", long_hash, expires)),
     ):
         with pytest.raises(psycopg.Error) as db_info:
-            db.execute(f"SELECT * FROM {fn}(%s, %s, %s, %s)", args)  # type: ignore[arg-type]
+            db.execute(f"SELECT * FROM {fn}(%s, %s, %s, %s)", args)
         assert db_info.value.sqlstate == "22001"
         seen.append(str(db_info.value))
     # A stored hash that is not ours: the error says so without quoting it.

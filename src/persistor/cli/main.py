@@ -1,171 +1,42 @@
-"""The `persistor` command line: parse arguments, call the API, render the result."""
+"""The `persistor` command line: parse arguments, call the API, render the result.
+
+The API and the renderers are imported inside each command, so that `--help`
+and `--version` stay fast; `--json` is printed in one place, `_show`.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 
-from persistor.errors import PersistorError, exit_code_for
-
-if TYPE_CHECKING:
-    from persistor.settings import Settings
-
-C = TypeVar("C", bound=click.Command)
+from persistor.cli.options import CliState, command_options, common_options, state
+from persistor.errors import PersistorError, UsageError, exit_code_for
 
 
-class _Options:
-    """Global options gathered from before and after the command name."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.placeholders: dict[str, str] = {}
-        self.config: Path | None = None
-        self.json = False
-        self.verbose = 0
-        self.quiet = False
-
-    def settings(self) -> Settings:
-        from persistor.settings import load_settings
-
-        overrides = dict(self.values)
-        if self.placeholders:
-            overrides["placeholders"] = self.placeholders
-        return load_settings(overrides, config_path=self.config)
+class _Result(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
 
 
-def _store(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        opts: _Options = ctx.find_root().ensure_object(_Options)
-        if value is None or value == () or value is False or (key == "verbose" and value == 0):
-            return
-        if key == "location":
-            opts.values["locations"] = [*opts.values.get("locations", []), *value]
-        elif key == "placeholder":
-            for item in value:
-                name, sep, val = item.partition("=")
-                if not sep or not name:
-                    raise click.BadParameter(f"{item!r} is not NAME=VALUE", param=param)
-                opts.placeholders[name] = val
-        elif key == "config":
-            opts.config = Path(value)
-        elif key in ("json", "verbose", "quiet"):
-            setattr(opts, key, value)
-        else:
-            opts.values[key] = value
-
-    return callback
+R = TypeVar("R", bound=_Result)
 
 
-# The global options, built once and shared by the group and every command:
-# a set per command was ~150 click.Option objects, 5 ms of every start-up.
-GLOBAL_OPTIONS: list[click.Parameter] = [
-    click.Option(
-        ["--url"],
-        metavar="URL",
-        expose_value=False,
-        callback=_store("url"),
-        help="Database URL: postgresql://user@host:port/db or sqlite:///file.db "
-        "(default: PERSISTOR_URL, DATABASE_URL, config file, else an embedded PostgreSQL).",
-    ),
-    click.Option(
-        ["--location", "-l"],
-        multiple=True,
-        metavar="DIR",
-        expose_value=False,
-        callback=_store("location"),
-        help="Directory of migrations; repeatable (default: the packaged Ecliptix migrations).",
-    ),
-    click.Option(
-        ["--schema"],
-        metavar="NAME",
-        expose_value=False,
-        callback=_store("schema"),
-        help="Target schema for scripts and the history table (default: public / main).",
-    ),
-    click.Option(
-        ["--history-table"],
-        metavar="NAME",
-        expose_value=False,
-        callback=_store("history_table"),
-        help="History table name (default: schema_history).",
-    ),
-    click.Option(
-        ["--config"],
-        metavar="FILE",
-        expose_value=False,
-        callback=_store("config"),
-        help="Config file (default: ./persistor.toml, or [tool.persistor] in ./pyproject.toml).",
-    ),
-    click.Option(
-        ["--placeholder", "-p"],
-        multiple=True,
-        metavar="NAME=VALUE",
-        expose_value=False,
-        callback=_store("placeholder"),
-        help="Value for ${NAME} in scripts; repeatable.",
-    ),
-    click.Option(
-        ["--lock-timeout"],
-        type=float,
-        metavar="SECONDS",
-        expose_value=False,
-        callback=_store("lock_timeout"),
-        help="How long to wait for another migrator's lock before exiting 6 (default 300).",
-    ),
-    click.Option(
-        ["--lock-mode"],
-        type=click.Choice(["session", "table"]),
-        expose_value=False,
-        callback=_store("lock_mode"),
-        help="PostgreSQL lock: 'session' advisory lock (default), or 'table' for "
-        "PgBouncer transaction pooling.",
-    ),
-    click.Option(
-        ["--lock-lease"],
-        type=float,
-        metavar="SECONDS",
-        expose_value=False,
-        callback=_store("lock_lease"),
-        help="With --lock-mode table: how long the lock outlives a killed migrator "
-        "(default 30; renewed every third of it).",
-    ),
-    click.Option(
-        ["--json", "json_"],
-        is_flag=True,
-        expose_value=False,
-        callback=_store("json"),
-        help="Print one JSON document on stdout instead of text.",
-    ),
-    click.Option(
-        ["-v", "--verbose"],
-        count=True,
-        expose_value=False,
-        callback=_store("verbose"),
-        help="More detail on stderr (-vv: debug logs and tracebacks).",
-    ),
-    click.Option(
-        ["-q", "--quiet"],
-        is_flag=True,
-        expose_value=False,
-        callback=_store("quiet"),
-        help="Print only errors.",
-    ),
-]
+def _show(result: R, text: Callable[[CliState, R], None]) -> None:
+    """Print a result: its JSON document with --json, else its text rendering."""
+    opts = state()
+    if opts.json:
+        _print_json(result.to_json())
+        opts.printed_json = True
+    else:
+        text(opts, result)
 
 
-def common_options(command: C) -> C:
-    """Add the global options to a command, so they work before or after its name."""
-    command.params.extend(GLOBAL_OPTIONS)
-    return command
+def _print_json(document: dict[str, Any]) -> None:
+    import json  # only for --json
 
-
-def _opts() -> _Options:
-    return click.get_current_context().find_root().ensure_object(_Options)
+    sys.stdout.write(json.dumps(document, default=str, indent=2) + "\n")
 
 
 @common_options
@@ -182,60 +53,42 @@ def cli() -> None:
     """
 
 
-def _renderer() -> Any:
-    from persistor.cli import render
-
-    return render
-
-
-def _api() -> Any:
-    # imported on use, so `--help` and `--version` stay fast
-    from persistor import api
-
-    return api
-
-
 @common_options
+@command_options
 @cli.command()
 @click.option("--target", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the exact SQL; change nothing.")
-@click.option(
-    "--out-of-order",
-    is_flag=True,
-    default=None,
-    help="Also apply pending versions lower than the highest applied one.",
-)
 @click.option(
     "--single-transaction",
     is_flag=True,
     help="Apply the whole run in one transaction: all or nothing.",
 )
-def migrate(
-    target: str | None, dry_run: bool, out_of_order: bool | None, single_transaction: bool
-) -> None:
+def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None:
     """Validate, then apply pending versioned scripts and changed repeatables."""
-    opts = _opts()
-    render = _renderer()
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
     with render.progress(opts) as on_event:
-        result = _api().migrate(
+        result = api.migrate(
             opts.settings(),
             target=target,
             dry_run=dry_run,
             single_transaction=single_transaction,
-            out_of_order=out_of_order or None,
             on_event=on_event,
         )
-    render.migrate(opts, result)
+    _show(result, render.migrate)
 
 
 @common_options
 @cli.command()
 def status() -> None:
     """Show every known script and its state (alias: info)."""
-    opts = _opts()
-    render = _renderer()
-    result = _api().status(opts.settings(), on_event=render.event_printer(opts))
-    render.status(opts, result)
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    _show(api.status(opts.settings(), on_event=render.event_printer(opts)), render.status)
 
 
 cli.add_command(
@@ -252,19 +105,21 @@ cli.add_command(
 @cli.command()
 def validate() -> None:
     """Run every check of migrate and parse each script offline; change nothing."""
-    opts = _opts()
-    render = _renderer()
-    result = _api().validate(opts.settings(), on_event=render.event_printer(opts))
-    render.validate(opts, result)
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    _show(api.validate(opts.settings(), on_event=render.event_printer(opts)), render.validate)
 
 
 @common_options
 @cli.command("test")
 def test_command() -> None:
     """Connect and print engine, server version, user, database, schema, current version."""
-    opts = _opts()
-    render = _renderer()
-    render.connection(opts, _api().check_connection(opts.settings()))
+    from persistor import api
+    from persistor.cli import render
+
+    _show(api.check_connection(state().settings()), render.connection)
 
 
 @common_options
@@ -272,8 +127,10 @@ def test_command() -> None:
 @click.argument("name")
 def new(name: str) -> None:
     """Create the next V<version>__NAME.sql in the first location."""
-    opts = _opts()
-    _renderer().new_script(opts, _api().new_script(opts.settings(), name))
+    from persistor import api
+    from persistor.cli import render
+
+    _show(api.new_script(state().settings(), name), render.new_script)
 
 
 @common_options
@@ -290,33 +147,39 @@ def new(name: str) -> None:
 )
 def baseline(baseline_version: str, description: str) -> None:
     """Adopt an existing database: record a baseline, or import Flyway/DbUp history."""
-    opts = _opts()
-    render = _renderer()
-    result = _api().baseline(
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    result = api.baseline(
         opts.settings(),
         version=baseline_version,
         description=description,
         on_event=render.event_printer(opts),
     )
-    render.baseline(opts, result)
+    _show(result, render.baseline)
 
 
 @common_options
 @cli.command()
 def repair() -> None:
     """Remove failed rows, realign checksums to the files, mark missing scripts deleted."""
-    opts = _opts()
-    render = _renderer()
-    render.repair(opts, _api().repair(opts.settings(), on_event=render.event_printer(opts)))
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    _show(api.repair(opts.settings(), on_event=render.event_printer(opts)), render.repair)
 
 
 @common_options
 @cli.command()
 def undo() -> None:
     """Apply the undo script (U<version>__…sql) of the latest applied version."""
-    opts = _opts()
-    render = _renderer()
-    render.undo(opts, _api().undo(opts.settings(), on_event=render.event_printer(opts)))
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    _show(api.undo(opts.settings(), on_event=render.event_printer(opts)), render.undo)
 
 
 @common_options
@@ -324,11 +187,12 @@ def undo() -> None:
 @click.option("--yes", is_flag=True, help="Confirm dropping every object in the schema.")
 def clean(yes: bool) -> None:
     """Drop every object in the schema (needs clean_enabled and --yes)."""
-    opts = _opts()
-    render = _renderer()
-    render.clean(
-        opts, _api().clean(opts.settings(), confirmed=yes, on_event=render.event_printer(opts))
-    )
+    from persistor import api
+    from persistor.cli import render
+
+    opts = state()
+    result = api.clean(opts.settings(), confirmed=yes, on_event=render.event_printer(opts))
+    _show(result, render.clean)
 
 
 @common_options
@@ -336,8 +200,10 @@ def clean(yes: bool) -> None:
 @click.option("--phone", metavar="NUMBER", help="Phone number to register (default: a random one).")
 def demo(phone: str | None) -> None:
     """Walk a full Ecliptix registration and login on the database and print each step."""
-    opts = _opts()
-    _renderer().report(opts, _api().demo(opts.settings(), phone))
+    from persistor import api
+    from persistor.cli import render
+
+    _show(api.demo(state().settings(), phone), render.report)
 
 
 @common_options
@@ -346,9 +212,11 @@ def demo(phone: str | None) -> None:
 @click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds to run.")
 def stress(clients: int, duration: float) -> None:
     """Hammer the Ecliptix functions from many sessions and check every invariant (exit 1 if one fails)."""
-    opts = _opts()
-    report = _api().stress(opts.settings(), clients=clients, duration=duration)
-    _renderer().report(opts, report)
+    from persistor import api
+    from persistor.cli import render
+
+    report = api.stress(state().settings(), clients=clients, duration=duration)
+    _show(report, render.report)
     if not report.succeeded:
         raise PersistorError("an Ecliptix invariant did not hold under load; see the table above")
 
@@ -357,48 +225,60 @@ def stress(clients: int, duration: float) -> None:
 @cli.command("stop-embedded")
 def stop_embedded() -> None:
     """Stop the embedded PostgreSQL server that runs when no URL is configured."""
-    opts = _opts()
-    _renderer().stop_embedded(opts, _api().stop_embedded(opts.settings()))
+    from persistor import api
+    from persistor.cli import render
+
+    _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+class UnexpectedError(PersistorError):
+    """An error persistor did not raise on purpose (a bug, or a failure it does not know)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code (only the entry point exits)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    opts = CliState()
     try:
-        cli.main(args=args, prog_name="persistor", standalone_mode=False)
+        cli.main(args=args, prog_name="persistor", standalone_mode=False, obj=opts)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except PersistorError as exc:
-        _report(exc, args)
-        return exit_code_for(exc)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # an unexpected failure: say so, keep the traceback for -vv
-        _report(exc, args)
-        return exit_code_for(exc)
+    except click.ClickException as exc:
+        exc.show()
+        # The options after a bad one were never parsed: look for --json in the words.
+        if opts.json or "--json" in args[: args.index("--") if "--" in args else None]:
+            _print_json(UsageError(exc.format_message()).to_json())
+        return 2
+    except Exception as exc:  # every other error ends here, with its exit code
+        return _report(exc, opts)
+    finally:
+        if opts.verbose:
+            from persistor.cli.logs import show_logs
+
+            show_logs(0)  # a caller running main() again starts quiet
     return 0
 
 
-def _report(exc: BaseException, args: list[str]) -> None:
-    verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"}) + (
-        args.count("--verbose")
-    )
+def _report(exc: Exception, opts: CliState) -> int:
+    """Say what went wrong on stderr (and stdout with --json); return the exit code."""
     if isinstance(exc, PersistorError):
+        error = exc
         click.echo(f"error: {exc}", err=True)
     else:
-        click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
-        if verbose < 2:
+        error = UnexpectedError(f"{type(exc).__name__}: {exc}")
+        click.echo(f"unexpected error: {error}", err=True)
+        if opts.verbose < 2:
             click.echo("run again with -vv for the traceback", err=True)
-    if verbose >= 2:
-        import traceback
+    if opts.verbose >= 2:
+        from persistor.cli.logs import log_traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
-    if "--json" in args and isinstance(exc, PersistorError):
-        sys.stdout.write(json.dumps(exc.to_json()) + "\n")
+        log_traceback(exc)
+    if opts.json and not opts.printed_json:  # stress prints its report, then fails
+        _print_json(error.to_json())
+    return exit_code_for(error)

@@ -1,18 +1,20 @@
-"""Turning result objects into text (rich on a terminal) or JSON."""
+"""Turning result objects into text (colour and a progress bar only on a terminal).
+
+`--json` never gets here: the command line prints each result's to_json() itself.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
-    from persistor.cli.main import _Options
+    from persistor.cli.options import CliState
     from persistor.results import (
         BaselineResult,
         CleanResult,
@@ -76,10 +78,6 @@ def _err() -> _Stream:
     return _Stream(err=True)
 
 
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
-
-
 def _database_line(db: DatabaseInfo) -> str:
     where = f"{db.engine} {db.url} (schema {db.schema}, history {db.history_table})"
     if not db.exists:
@@ -89,23 +87,19 @@ def _database_line(db: DatabaseInfo) -> str:
     return where
 
 
-def event_printer(opts: _Options) -> Callable[[Event], None]:
-    """Return a callback that shows waiting and progress messages on stderr."""
+def event_printer(opts: CliState) -> Callable[[Event], None]:
+    """Return a callback that shows whom a command waits for on stderr (-v logs the rest)."""
     console = _err()
 
     def show(event: Event) -> None:
-        if opts.quiet:
-            return
-        if event.kind == "wait" or (event.kind == "applied" and opts.verbose):
-            console.print(
-                console.style(event.message, "dim") if event.kind == "applied" else event.message
-            )
+        if event.kind == "wait" and not opts.quiet:
+            console.print(event.message)
 
     return show
 
 
 @contextmanager
-def progress(opts: _Options) -> Iterator[Callable[[Event], None]]:
+def progress(opts: CliState) -> Iterator[Callable[[Event], None]]:
     """Show a progress bar on a terminal for long runs; plain messages otherwise."""
     console = _err()
     printer = event_printer(opts)
@@ -133,11 +127,8 @@ def progress(opts: _Options) -> Iterator[Callable[[Event], None]]:
         yield show
 
 
-def migrate(opts: _Options, result: MigrateResult) -> None:
+def migrate(opts: CliState, result: MigrateResult) -> None:
     """Render what migrate applied (or would apply)."""
-    if opts.json:
-        _json(result.to_json())
-        return
     if opts.quiet:
         return
     out = _out()
@@ -160,11 +151,8 @@ def migrate(opts: _Options, result: MigrateResult) -> None:
     )
 
 
-def status(opts: _Options, result: StatusResult) -> None:
+def status(opts: CliState, result: StatusResult) -> None:
     """Render the status table."""
-    if opts.json:
-        _json(result.to_json())
-        return
     out = _out()
     out.print(_database_line(result.database))
     header = ("Version", "Description", "Type", "State", "Installed at", "ms")
@@ -202,22 +190,17 @@ def status(opts: _Options, result: StatusResult) -> None:
             err.print(f"  - {p}")
 
 
-def validate(opts: _Options, result: ValidateResult) -> None:
+def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
-    if opts.json:
-        _json(result.to_json())
-    elif not opts.quiet:
+    if not opts.quiet:
         _out().print(
             f"{_database_line(result.database)}\nValid: {result.scripts_checked} script(s) checked, "
             f"{result.parsed} parsed offline; no problems."
         )
 
 
-def connection(opts: _Options, result: ConnectionResult) -> None:
+def connection(opts: CliState, result: ConnectionResult) -> None:
     """Render what `test` found."""
-    if opts.json:
-        _json(result.to_json())
-        return
     out = _out()
     db = result.database
     rows = [
@@ -238,19 +221,14 @@ def connection(opts: _Options, result: ConnectionResult) -> None:
         out.print(f"{key + ':':<25}{value}")
 
 
-def new_script(opts: _Options, result: NewScriptResult) -> None:
+def new_script(opts: CliState, result: NewScriptResult) -> None:
     """Render the created file."""
-    if opts.json:
-        _json(result.to_json())
-    elif not opts.quiet:
+    if not opts.quiet:
         _out().print(f"Created {result.path}")
 
 
-def baseline(opts: _Options, result: BaselineResult) -> None:
+def baseline(opts: CliState, result: BaselineResult) -> None:
     """Render what baseline recorded."""
-    if opts.json:
-        _json(result.to_json())
-        return
     out = _out()
     if result.imported_from:
         out.print(
@@ -262,11 +240,8 @@ def baseline(opts: _Options, result: BaselineResult) -> None:
         out.print(f"Baselined at version {result.version}: scripts up to it count as applied.")
 
 
-def repair(opts: _Options, result: RepairResult) -> None:
+def repair(opts: CliState, result: RepairResult) -> None:
     """Render what repair changed."""
-    if opts.json:
-        _json(result.to_json())
-        return
     out = _out()
     lines = [f"removed failed row of {s}" for s in result.removed_failed]
     lines += [f"realigned checksum of {s}" for s in result.realigned]
@@ -274,41 +249,28 @@ def repair(opts: _Options, result: RepairResult) -> None:
     out.print("Repaired:\n  " + "\n  ".join(lines) if lines else "Nothing to repair.")
 
 
-def undo(opts: _Options, result: UndoResult) -> None:
+def undo(opts: CliState, result: UndoResult) -> None:
     """Render the undone version."""
-    if opts.json:
-        _json(result.to_json())
-    else:
-        _out().print(
-            f"Undid version {result.version} with {result.script}; now at version {result.current_version or '(none)'}."
-        )
+    _out().print(
+        f"Undid version {result.version} with {result.script}; now at version {result.current_version or '(none)'}."
+    )
 
 
-def clean(opts: _Options, result: CleanResult) -> None:
+def clean(opts: CliState, result: CleanResult) -> None:
     """Render what clean dropped."""
-    if opts.json:
-        _json(result.to_json())
-    else:
-        _out().print(
-            f"Dropped {len(result.dropped)} object(s) from schema {result.database.schema}."
-        )
+    _out().print(f"Dropped {len(result.dropped)} object(s) from schema {result.database.schema}.")
 
 
-def report(opts: _Options, report: TextReport) -> None:
+def report(opts: CliState, report: TextReport) -> None:
     """Render a report of the bundled application's commands (demo, stress)."""
-    if opts.json:
-        _json(report.to_json())
-        return
     out = _out()
     for text, style in report.lines():
         out.print(out.style(text, style) if style else text)
 
 
-def stop_embedded(opts: _Options, result: StopEmbeddedResult) -> None:
+def stop_embedded(opts: CliState, result: StopEmbeddedResult) -> None:
     """Render whether the embedded server was stopped."""
-    if opts.json:
-        _json(result.to_json())
-    elif result.was_running:
+    if result.was_running:
         _out().print(f"Stopped the embedded PostgreSQL in {result.data_dir}.")
     else:
         _out().print(f"No embedded PostgreSQL is running in {result.data_dir}.")

@@ -6,7 +6,7 @@ strings, quoted identifiers and comments never count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 
 from persistor.core.splitter import Token, pg_tokens
@@ -119,42 +119,43 @@ def needs_no_transaction(statement: str) -> bool:
     """
     gen = pg_tokens(statement)
     tokens = list(islice(gen, 32))
-    first = _word(tokens, 0)
+    check = _BY_FIRST_WORD.get(_word(tokens, 0) or "")
+    return check is not None and check(tokens, gen)
+
+
+def _create_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> bool:
     second = _word(tokens, 1)
-    if first == "vacuum":
+    k = 2 if second == "unique" else 1
+    if _word(tokens, k) == "index":
+        return _word(tokens, k + 1) == "concurrently"
+    if second in ("database", "tablespace"):
         return True
-    if first == "create":
-        k = 2 if second == "unique" else 1
-        if _word(tokens, k) == "index":
-            return _word(tokens, k + 1) == "concurrently"
-        if second in ("database", "tablespace"):
-            return True
-        if second == "subscription":
-            tokens.extend(gen)
-            opts = _find_with_options(tokens, 2)
-            return _option_true(opts, "connect") and _option_true(opts, "create_slot")
-        return False
-    if first == "drop":
-        if second in ("database", "tablespace", "subscription"):
-            return True
-        return second == "index" and _word(tokens, 2) == "concurrently"
-    if first == "alter":
-        return _alter_needs_no_transaction(tokens, gen)
-    if first == "reindex":
-        opts, k = _options(tokens, 1)
-        if _option_true(opts, "concurrently", default=False):
-            return True
-        kind = _word(tokens, k)
-        return kind in ("schema", "database", "system") or _word(tokens, k + 1) == "concurrently"
-    if first == "cluster":
-        k = 2 if second == "verbose" else 1
-        k = _options(tokens, k)[1]
-        return k >= len(tokens)
-    if first == "discard":
-        return second == "all"
-    if first in ("commit", "rollback"):
-        return second == "prepared"
+    if second == "subscription":
+        tokens.extend(rest)
+        opts = _find_with_options(tokens, 2)
+        return _option_true(opts, "connect") and _option_true(opts, "create_slot")
     return False
+
+
+def _drop_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> bool:
+    second = _word(tokens, 1)
+    if second in ("database", "tablespace", "subscription"):
+        return True
+    return second == "index" and _word(tokens, 2) == "concurrently"
+
+
+def _reindex_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> bool:
+    opts, k = _options(tokens, 1)
+    if _option_true(opts, "concurrently", default=False):
+        return True
+    kind = _word(tokens, k)
+    return kind in ("schema", "database", "system") or _word(tokens, k + 1) == "concurrently"
+
+
+def _cluster_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> bool:
+    k = 2 if _word(tokens, 1) == "verbose" else 1
+    k = _options(tokens, k)[1]
+    return k >= len(tokens)  # no table name: CLUSTER of the whole database
 
 
 def _alter_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> bool:
@@ -190,3 +191,16 @@ def _alter_needs_no_transaction(tokens: list[Token], rest: Iterator[Token]) -> b
             opts = _options(tokens, k + 1)[0]
             return "failover" in opts or "two_phase" in opts
     return False
+
+
+_BY_FIRST_WORD: dict[str, Callable[[list[Token], Iterator[Token]], bool]] = {
+    "vacuum": lambda tokens, rest: True,
+    "create": _create_needs_no_transaction,
+    "drop": _drop_needs_no_transaction,
+    "alter": _alter_needs_no_transaction,
+    "reindex": _reindex_needs_no_transaction,
+    "cluster": _cluster_needs_no_transaction,
+    "discard": lambda tokens, rest: _word(tokens, 1) == "all",
+    "commit": lambda tokens, rest: _word(tokens, 1) == "prepared",
+    "rollback": lambda tokens, rest: _word(tokens, 1) == "prepared",
+}

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from persistor.errors import Problem
 
@@ -162,17 +162,46 @@ def _naming_advice(base: str) -> str:
     )
 
 
+K = TypeVar("K", Version, str)
+
+
+class _Found:
+    """The scripts found so far, each kept once by version or description."""
+
+    __slots__ = ("by_description", "by_version", "problems", "undo")
+
+    def __init__(self) -> None:
+        self.by_version: dict[Version, ScriptFile] = {}
+        self.by_description: dict[str, ScriptFile] = {}
+        self.undo: dict[Version, ScriptFile] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, script: ScriptFile) -> None:
+        """Keep a script, or record it as a duplicate of one already kept."""
+        if script.version is None:
+            self._keep(self.by_description, script.description, script, first_wins=True)
+        elif script.kind is ScriptKind.UNDO:
+            self._keep(self.undo, script.version, script, first_wins=False)
+        else:
+            self._keep(self.by_version, script.version, script, first_wins=True)
+
+    def _keep(
+        self, kept: dict[K, ScriptFile], key: K, script: ScriptFile, *, first_wins: bool
+    ) -> None:
+        twin = kept.get(key)
+        if twin is not None:
+            self.problems.append(_duplicate(script, twin))
+            if first_wins:
+                return
+        kept[key] = script
+
+
 def discover(locations: Sequence[Path]) -> Discovery:
     """Find all migration files under the locations (recursively), sorted."""
-    versioned: list[ScriptFile] = []
-    repeatable: list[ScriptFile] = []
-    undo: dict[Version, ScriptFile] = {}
-    problems: list[Problem] = []
-    by_version: dict[Version, ScriptFile] = {}
-    by_description: dict[str, ScriptFile] = {}
+    found = _Found()
     for location in locations:
         if not location.is_dir():
-            problems.append(
+            found.problems.append(
                 Problem(
                     "missing_location",
                     str(location),
@@ -183,36 +212,14 @@ def discover(locations: Sequence[Path]) -> Discovery:
             continue
         prefix = len(str(location)) + 1
         for path in _sql_files(location):
-            name = path[prefix:].replace(os.sep, "/")
-            parsed = parse_name(path, name)
-            if parsed is None:
-                continue
+            parsed = parse_name(path, path[prefix:].replace(os.sep, "/"))
             if isinstance(parsed, Problem):
-                problems.append(parsed)
-                continue
-            if parsed.kind is ScriptKind.UNDO:
-                assert parsed.version is not None
-                if parsed.version in undo:
-                    problems.append(_duplicate(parsed, undo[parsed.version]))
-                undo[parsed.version] = parsed
-            elif parsed.kind is ScriptKind.VERSIONED:
-                assert parsed.version is not None
-                twin = by_version.get(parsed.version)
-                if twin is not None:
-                    problems.append(_duplicate(parsed, twin))
-                    continue
-                by_version[parsed.version] = parsed
-                versioned.append(parsed)
-            else:
-                other = by_description.get(parsed.description)
-                if other is not None:
-                    problems.append(_duplicate(parsed, other))
-                    continue
-                by_description[parsed.description] = parsed
-                repeatable.append(parsed)
-    versioned.sort(key=lambda s: s.sort_key)
-    repeatable.sort(key=lambda s: s.sort_key)
-    return Discovery(tuple(versioned), tuple(repeatable), undo, tuple(problems))
+                found.problems.append(parsed)
+            elif parsed is not None:
+                found.add(parsed)
+    versioned = sorted(found.by_version.values(), key=lambda s: s.sort_key)
+    repeatable = sorted(found.by_description.values(), key=lambda s: s.sort_key)
+    return Discovery(tuple(versioned), tuple(repeatable), found.undo, tuple(found.problems))
 
 
 def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:
