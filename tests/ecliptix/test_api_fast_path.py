@@ -59,7 +59,7 @@ def test_values_round_trip_as_text(db: Conn) -> None:
     flow = _flow(client)
     expires = dt.datetime.now(dt.timezone(dt.timedelta(hours=5, minutes=30))).replace(
         microsecond=123456
-    ) + dt.timedelta(minutes=5)
+    ) + dt.timedelta(minutes=4)  # a code never outlives its flow (5 minutes)
     otp = client.insert_otp_record(flow, "hash", "salt\\x00'\"é", expires)
     assert otp.outcome is InsertOtpOutcome.CREATED
     state = client.get_full_flow_state(flow)
