@@ -182,7 +182,7 @@ def measure_e1(server: Server, quick: bool) -> dict[str, Any]:
         return server.fresh_db()
 
     clients = (4,) if quick else (4, 16)
-    seconds, repeats = (3.0, 1) if quick else (6.0, 2)
+    seconds, repeats = (3.0, 1) if quick else (6.0, 3)
     return e1_versions.run_versions(
         make_db, server.drop_db, clients=clients, seconds=seconds, repeats=repeats, log=log
     )
