@@ -209,11 +209,17 @@ class LoadSession(Session):
             lambda: self.client.get_full_flow_state(flow_id),
             lambda r: "found" if r is not None else "not_found",
         )
-        if state is not None and state.otp_unique_identifier is not None:
-            otp = state.otp_unique_identifier
+        otp = state.otp_unique_identifier if state is not None else None
+        if otp is None:  # no active code yet: have one sent first
+            issued = self.call(
+                "issue_otp", lambda: self.client.issue_otp(flow_id), lambda r: r.outcome
+            )
+            otp = issued.otp_unique_id if issued is not None else None
+        if otp is not None:
+            failed = otp
             self.call(
                 "update_otp_status",
-                lambda: self.client.update_otp_status(otp, OtpStatus.FAILED),
+                lambda: self.client.update_otp_status(failed, OtpStatus.FAILED),
                 lambda r: "success" if r.success else r.message,
             )
 
