@@ -22,12 +22,12 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from ecliptix._session import Session
 from ecliptix.client import EcliptixClient
 from ecliptix.models import (
     CreationStatus,
+    FlowInitiation,
     FlowOutcome,
     FlowPurpose,
     LoginOutcome,
@@ -117,7 +117,9 @@ def new_device_registration(client: EcliptixClient, number: str, region: str | N
     return str(client.check_otp(flow.unique_identifier, issued.code).outcome)
 
 
-def _fresh_flow(session: Session, target: Target, purpose: FlowPurpose) -> Any:
+def _fresh_flow(
+    session: Session, target: Target, purpose: FlowPurpose
+) -> tuple[uuid.UUID | None, FlowInitiation | None]:
     """Register a fresh device, create the number under a random region, start a flow."""
     client = session.client
     device = session.call(
@@ -231,10 +233,11 @@ class AttackerSession(Session):
         _, flow = _fresh_flow(self, self.target, FlowPurpose.REGISTRATION)
         if flow is None or flow.unique_identifier is None:
             return
+        flow_id, connection = flow.unique_identifier, flow.connect_id or 1
         made = self.call(
             "create_membership",
             lambda: self.client.create_membership(
-                flow.unique_identifier, flow.connect_id or 1, uuid.uuid4(), "otp_verified"
+                flow_id, connection, uuid.uuid4(), "otp_verified"
             ),
             lambda r: r.kind,
         )
