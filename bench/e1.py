@@ -1,10 +1,12 @@
 """E1: the Ecliptix registration-and-login flow through persistor's Python client vs pgbench.
 
 One flow = register device, ensure phone, initiate registration flow, insert OTP
-(insert_otp_record with a hash computed ONCE up front: scrypt is left out so the
-database path is what is measured), verify it (get_full_flow_state +
-update_otp_status verified, i.e. check_otp without scrypt), confirm the flow
-verified, create membership, set secure key, log in: 10 function calls.
+(insert_otp_record with a digest computed ONCE up front, expiring with the flow
+at the latest, so the database path is what is measured), verify it
+(get_full_flow_state + update_otp_status verified, as a version 1 application
+checks codes itself), confirm the flow verified, create membership, set secure
+key, log in: 10 function calls. bench/e1_versions.py runs it on version 1 and
+version 2, and the version 2 flow (verify_otp) beside it.
 
 persistor side: N clients, each a thread with its own psycopg connection,
 opened as `persistor demo` opens it (autocommit=True, server-default
