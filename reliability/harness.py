@@ -21,24 +21,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from persistor.settings_table import environment_variables
 from reliability.scripts import CIC_INDEX, MigrationSet
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 WAIT_TEXT = "waiting for the migration lock"
 HISTORY = "schema_history"
 
-# Settings a caller's environment could carry into the subprocess.
-_SCRUB = (
-    "PERSISTOR_URL",
-    "DATABASE_URL",
-    "PERSISTOR_SCHEMA",
-    "PERSISTOR_LOCATIONS",
-    "PERSISTOR_HISTORY_TABLE",
-    "PERSISTOR_LOCK_TIMEOUT",
-    "PERSISTOR_LOCK_MODE",
-    "PERSISTOR_CLEAN_ENABLED",
-    "PGOPTIONS",
-)
 _CWD = tempfile.mkdtemp(prefix="persistor-rel-cwd-")  # no stray persistor.toml
 
 
@@ -80,7 +69,9 @@ def server_version(admin: str) -> str:
 
 
 def persistor_env(lock_mode: str | None = None, pgoptions: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    # Settings the caller's environment could carry into the subprocess.
+    scrub = {*environment_variables(os.environ), "PGOPTIONS"}
+    env = {k: v for k, v in os.environ.items() if k not in scrub}
     env["NO_COLOR"] = "1"
     if lock_mode:
         env["PERSISTOR_LOCK_MODE"] = lock_mode
@@ -702,7 +693,7 @@ def cic_with_waiters(
 def naive_waiter_control(admin: str, ms: MigrationSet, timeout: float = 30) -> dict[str, Any]:
     """Control: a waiter that blocks on the lock inside a transaction, as a naive
     implementation would. Shows the deadlock the CIC test is there to catch."""
-    from persistor.engines.postgres import lock_key
+    from persistor.engines.postgres.lock import lock_key
 
     url = create_database(admin)
     dbname = db_name(url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ from persistor import ecliptix_app
 from persistor.core import planner
 from persistor.core.scripts import Version, discover
 from persistor.core.source import expand_script
-from persistor.engines.base import NewHistoryRow
+from persistor.engines.base import Engine, NewHistoryRow
 from persistor.errors import Problem, UsageError, ValidationError
 from persistor.results import (
     BaselineResult,
@@ -114,29 +114,29 @@ def baseline(
             )
         s.engine.ensure_history()
         journal = s.engine.foreign_journal()
-        with s.engine.transaction():
-            if journal is not None and journal.rows:
-                for row in journal.rows:
-                    s.engine.insert_history(row)
-                imported = tuple(f"{r.version or ''} {r.script}".strip() for r in journal.rows)
-                newest = max(
-                    (Version.parse(r.version) for r in journal.rows if r.version), default=None
-                )
-                return BaselineResult(
-                    s.database,
-                    newest.text if newest else None,
-                    journal.tool,
-                    imported,
-                    journal.skipped,
-                )
-            parsed = parse_target(version)
-            assert parsed is not None
-            s.engine.insert_history(
-                NewHistoryRow(
-                    1, parsed.text, description, "BASELINE", f"<< {description} >>", None, 0, True
-                )
+        if journal is not None and journal.rows:
+            _insert_history(s.engine, journal.rows)
+            imported = tuple(f"{r.version or ''} {r.script}".strip() for r in journal.rows)
+            newest = max(
+                (Version.parse(r.version) for r in journal.rows if r.version), default=None
             )
+            return BaselineResult(
+                s.database, newest.text if newest else None, journal.tool, imported, journal.skipped
+            )
+        parsed = parse_target(version)
+        assert parsed is not None
+        row = NewHistoryRow(
+            1, parsed.text, description, "BASELINE", f"<< {description} >>", None, 0, True
+        )
+        _insert_history(s.engine, [row])
         return BaselineResult(s.database, parsed.text)
+
+
+def _insert_history(engine: Engine, rows: Sequence[NewHistoryRow]) -> None:
+    with engine.transaction() as tx:
+        for row in rows:
+            tx.insert_history(row)
+        tx.commit()
 
 
 def repair(settings: Settings, *, on_event: EventCallback | None = None) -> RepairResult:
@@ -146,20 +146,20 @@ def repair(settings: Settings, *, on_event: EventCallback | None = None) -> Repa
         history = s.engine.read_history()
         plan = planner.plan(discovery, sources, history, out_of_order=True)
         rank = max((r.installed_rank for r in history), default=0)
-        with s.engine.transaction():
+        with s.engine.transaction() as tx:
             failed = plan.failed_rows
             if failed:
-                s.engine.delete_history([r.installed_rank for r in failed])
+                tx.delete_history([r.installed_rank for r in failed])
             realigned = []
             by_version = {f.version: f for f in discovery.versioned}
             for v, row in plan.applied_versions.items():
                 f = by_version.get(v)
                 if f is not None and row.checksum != sources[f.name].checksum:
-                    s.engine.update_checksum(row.installed_rank, sources[f.name].checksum)
+                    tx.update_checksum(row.installed_rank, sources[f.name].checksum)
                     realigned.append(f.name)
             for row in plan.missing_rows:
                 rank += 1
-                s.engine.insert_history(
+                tx.insert_history(
                     NewHistoryRow(
                         rank,
                         row.version,
@@ -171,6 +171,7 @@ def repair(settings: Settings, *, on_event: EventCallback | None = None) -> Repa
                         True,
                     )
                 )
+            tx.commit()  # a role that may not write the history gets a PrivilegeError here
         return RepairResult(
             s.database,
             tuple(r.script for r in failed),

@@ -22,7 +22,6 @@ from persistor.admin import (
 from persistor.core import planner
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
-from persistor.engines.base import StatementFailed
 from persistor.errors import PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
@@ -34,7 +33,6 @@ from persistor.results import (
 )
 from persistor.session import EventCallback, Session, load_scripts, open_session, parse_target
 from persistor.settings import Settings
-from persistor.urls import scheme_of
 
 if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
@@ -83,27 +81,37 @@ def migrate(
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=not dry_run) as s:
         if dry_run:
-            plan = planner.plan(
-                discovery, sources, s.engine.read_history(), target=goal, out_of_order=ooo
-            )
-            prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
-            if plan.problems or problems:
-                raise ValidationError([*plan.problems, *problems])
-            planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
-            return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
-        applied: list[AppliedScript] = []
-        try:
-            with s.locked():
-                return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
-        except StatementFailed as exc:
-            # SQLite, or --single-transaction: the run is one transaction, and
-            # what only COMMIT checks (deferred constraints) fails it whole.
-            from persistor.core.runner import commit_failure
+            return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+        from persistor.core.runner import committing
 
+        applied: list[AppliedScript] = []
+
+        def kept() -> str:
             names = ", ".join(a.script for a in applied) or "no script"
-            raise commit_failure(
-                "the run", exc, f"Nothing of this run was applied ({names})"
-            ) from None
+            return f"Nothing of this run was applied ({names})"
+
+        # A run can commit as a whole: on SQLite, whose lock is the run's own
+        # transaction and commits as it is released, and with --single-transaction.
+        with committing("the run", kept), s.locked():
+            return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+
+
+def _dry_run(
+    s: Session,
+    discovery: Discovery,
+    sources: dict[str, ExpandedScript],
+    goal: Version | None,
+    out_of_order: bool,
+    single_transaction: bool,
+) -> MigrateResult:
+    """Plan without the lock and return the SQL that would run; change nothing."""
+    history = s.engine.read_history()
+    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
+    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
+    if plan.problems or problems:
+        raise ValidationError([*plan.problems, *problems])
+    planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
+    return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
 
 
 def _apply_pending(
@@ -139,8 +147,9 @@ def _apply_pending(
             s.on_event(Event("applied", script.file.name, n, total))
 
     if single_transaction:
-        with s.engine.transaction():
+        with s.engine.transaction() as run:  # each script's is then a savepoint in it
             run_all()
+            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
     else:
         run_all()
     versions = [Version.parse(v) for v in (a.version for a in applied) if v]
@@ -217,13 +226,6 @@ def check_connection(
         return ConnectionResult(
             s.database, info.server_version, info.user, info.database, plan.current_version
         )
-
-
-def engine_name(settings: Settings) -> str:
-    """Return the engine a settings object would use, without connecting."""
-    if settings.url is None:
-        return "postgresql (embedded)"
-    return scheme_of(settings.url) or "unknown"
 
 
 __all__ = [

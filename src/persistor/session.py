@@ -93,10 +93,10 @@ def open_session(
         url,
         settings.schema,
         settings.history_table,
-        settings.connect_timeout,
-        settings.lock_mode,
-        settings.lock_lease,
-        create,
+        connect_timeout=settings.connect_timeout,
+        lock_mode=settings.lock_mode,
+        lock_lease=settings.lock_lease,
+        create=create,
     )
     try:
         info = DatabaseInfo(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,7 +18,9 @@ from tests.ecliptix.test_sql_support import (
     call,
     make_device,
     make_flow,
+    make_otp,
     make_phone,
+    move_back,
     new_number,
     one,
     run_concurrently,
@@ -52,7 +56,7 @@ def test_one_phone_row(db: Conn, ecliptix_url: str, region: str | None) -> None:
     devices = [make_device(db) for _ in range(THREADS)]
     results = run_concurrently(
         ecliptix_url,
-        lambda c, i: one(c, "ensure_phone_number", "+4400001", region, devices[i]),
+        lambda c, i: one(c, "ensure_phone_number", "+447700900001", region, devices[i]),
     )
     assert Counter(r["outcome"] for r in results) == {
         "created_and_associated": 1,
@@ -95,13 +99,26 @@ def test_never_more_than_30_flows_per_phone_per_hour(db: Conn, ecliptix_url: str
 def test_otp_count_never_above_5(db: Conn, ecliptix_url: str) -> None:
     device = make_device(db)
     flow = make_flow(db, device, make_phone(db))["unique_identifier"]
-    results = run_concurrently(
-        ecliptix_url,
-        lambda c, i: one(c, "insert_otp_record", flow, f"h{i}", "s", "2099-01-01Z"),
-    )
-    outcomes = Counter(r["outcome"] for r in results)
-    assert outcomes["created"] == 5
-    assert set(outcomes) <= {"created", "max_otp_attempts_reached", "flow_not_found_or_invalid"}
+
+    def insert(c: Conn, i: int) -> dict[str, object]:
+        return one(c, "insert_otp_record", flow, f"h{i}", "s", expires)
+
+    expires = scalar(db, "SELECT expires_at FROM verification_flows")
+    for _ in range(3):
+        make_otp(db, flow)
+        move_back(db, "otp_records", "created_at", "31 s", "true")
+    # version 2: the resend cooldown holds in insert_otp_record too, so of
+    # concurrent inserts exactly one is created
+    outcomes = Counter(r["outcome"] for r in run_concurrently(ecliptix_url, insert))
+    assert outcomes == {"created": 1, "resend_cooldown_active": THREADS - 1}
+    move_back(db, "otp_records", "created_at", "31 s", "true")
+    # the fifth is created, the next caller finds the limit and fails the flow
+    outcomes = Counter(r["outcome"] for r in run_concurrently(ecliptix_url, insert))
+    assert outcomes == {
+        "created": 1,
+        "max_otp_attempts_reached": 1,
+        "flow_not_found_or_invalid": THREADS - 2,
+    }
     assert scalar(db, "SELECT otp_count FROM verification_flows") == 5
     assert scalar(db, "SELECT count(*) FROM otp_records") == 5
     assert scalar(db, "SELECT count(*) FROM otp_records WHERE is_active") == 1
@@ -150,19 +167,22 @@ def test_at_most_5_failed_logins_evaluated_per_window(db: Conn, ecliptix_url: st
 
 LOCKING_CALLS = [
     ("register_app_device_if_not_exists", lambda r: (uuid.uuid4(), uuid.uuid4(), 1)),
-    ("ensure_phone_number", lambda r: ("+1999", None, None)),
+    ("ensure_phone_number", lambda r: ("+19995550100", None, None)),
     ("initiate_verification_flow", lambda r: (r["device"], r["phone"], "login", None)),
     ("request_resend_otp", lambda r: (r["flow"],)),
     ("insert_otp_record", lambda r: (r["flow"], "h", "s", "2099-01-01Z")),
     ("update_otp_status", lambda r: (r["otp"], "expired")),
     ("create_membership", lambda r: (r["flow"], 42, r["otp"], "otp_verified")),
     ("login_membership", lambda r: (r["number"],)),
+    # v2: these now rely on locks too (recovery flow used up once; budget per number)
+    ("update_membership_secure_key", lambda r: (uuid.uuid4(), b"k")),
+    ("verify_phone_for_secret_key_recovery", lambda r: (r["number"], None)),
 ]
 
 
 @pytest.mark.parametrize(("fn", "args"), LOCKING_CALLS, ids=[c[0] for c in LOCKING_CALLS])
 def test_locking_functions_refuse_other_isolation_levels(
-    db: Conn, ecliptix_url: str, fn: str, args
+    db: Conn, ecliptix_url: str, fn: str, args: Callable[[dict[str, Any]], tuple[object, ...]]
 ) -> None:
     reg = verified_registration(db)
     with psycopg.connect(ecliptix_url) as conn:

@@ -20,9 +20,9 @@ from tests.ecliptix.test_sql_support import (
 
 
 def test_get_phone_number(db: Conn) -> None:
-    phone = make_phone(db, "+4917000", "DE")
+    phone = make_phone(db, "+4917000000001", "DE")
     assert call(db, "get_phone_number", phone) == [
-        {"phone_number": "+4917000", "region": "DE", "unique_id": phone}
+        {"phone_number": "+4917000000001", "region": "DE", "unique_id": phone}
     ]
     assert call(db, "get_phone_number", uuid.uuid4()) == []
     db.execute("UPDATE phone_numbers SET is_deleted = true")
@@ -48,18 +48,18 @@ def test_register_device_created_exists_restored(db: Conn) -> None:
 def test_ensure_phone_outcomes(db: Conn) -> None:
     device = make_device(db)
     other = make_device(db)
-    created = one(db, "ensure_phone_number", "+1000", None, None)
+    created = one(db, "ensure_phone_number", "+15550001000", None, None)
     assert created["outcome"] == "created" and created["success"] is True
     phone = created["unique_id"]
-    assert one(db, "ensure_phone_number", "+1000", None, None) == {
+    assert one(db, "ensure_phone_number", "+15550001000", None, None) == {
         **created,
         "outcome": "exists",
-        "message": one(db, "ensure_phone_number", "+1000", None)["message"],
+        "message": one(db, "ensure_phone_number", "+15550001000", None)["message"],
     }
     # the same number in another region is another phone
-    assert one(db, "ensure_phone_number", "+1000", "US")["outcome"] == "created"
+    assert one(db, "ensure_phone_number", "+15550001000", "US")["outcome"] == "created"
 
-    bad = one(db, "ensure_phone_number", "+1000", None, uuid.uuid4())
+    bad = one(db, "ensure_phone_number", "+15550001000", None, uuid.uuid4())
     assert (bad["unique_id"], bad["outcome"], bad["success"]) == (
         phone,
         "existing_but_invalid_app_device",
@@ -67,23 +67,23 @@ def test_ensure_phone_outcomes(db: Conn) -> None:
     )
     assert bad["message"]
 
-    assoc = one(db, "ensure_phone_number", "+1000", None, device)
+    assoc = one(db, "ensure_phone_number", "+15550001000", None, device)
     assert (assoc["unique_id"], assoc["outcome"], assoc["success"]) == (phone, "associated", True)
-    assoc2 = one(db, "ensure_phone_number", "+1000", None, other)
+    assoc2 = one(db, "ensure_phone_number", "+15550001000", None, other)
     assert assoc2["outcome"] == "associated"
     links = dict(
         db.execute("SELECT app_device_id, is_primary FROM phone_number_devices").fetchall()
     )
     assert links == {device: True, other: False}
     # again: idempotent
-    assert one(db, "ensure_phone_number", "+1000", None, device)["outcome"] == "associated"
+    assert one(db, "ensure_phone_number", "+15550001000", None, device)["outcome"] == "associated"
     assert scalar(db, "SELECT count(*) FROM phone_number_devices") == 2
 
     # a deleted link is restored; primary only if no other non-deleted link
     db.execute(
         "UPDATE phone_number_devices SET is_deleted = true WHERE app_device_id = %s", (device,)
     )
-    one(db, "ensure_phone_number", "+1000", None, device)
+    one(db, "ensure_phone_number", "+15550001000", None, device)
     assert (
         scalar(
             db, "SELECT is_primary FROM phone_number_devices WHERE app_device_id = %s", (device,)
@@ -91,7 +91,7 @@ def test_ensure_phone_outcomes(db: Conn) -> None:
         is False
     )
     db.execute("UPDATE phone_number_devices SET is_deleted = true")
-    one(db, "ensure_phone_number", "+1000", None, other)
+    one(db, "ensure_phone_number", "+15550001000", None, other)
     row = db.execute(
         "SELECT is_primary, is_deleted FROM phone_number_devices WHERE app_device_id = %s",
         (other,),
@@ -101,30 +101,58 @@ def test_ensure_phone_outcomes(db: Conn) -> None:
     # a deleted device is not valid
     db.execute("UPDATE app_devices SET is_deleted = true WHERE unique_id = %s", (device,))
     assert (
-        one(db, "ensure_phone_number", "+1000", None, device)["outcome"]
+        one(db, "ensure_phone_number", "+15550001000", None, device)["outcome"]
         == "existing_but_invalid_app_device"
     )
 
 
 def test_ensure_phone_created_with_device(db: Conn) -> None:
     device = make_device(db)
-    row = one(db, "ensure_phone_number", "+2000", "GB", device)
+    row = one(db, "ensure_phone_number", "+15550002000", "GB", device)
     assert (row["outcome"], row["success"]) == ("created_and_associated", True)
     assert db.execute(
         "SELECT phone_number_id, is_primary FROM phone_number_devices"
     ).fetchall() == [(row["unique_id"], True)]
-    bad = one(db, "ensure_phone_number", "+3000", "GB", uuid.uuid4())
+    bad = one(db, "ensure_phone_number", "+15550003000", "GB", uuid.uuid4())
     assert (bad["outcome"], bad["success"]) == ("created_but_invalid_app_device", False)
     assert bad["unique_id"] is not None
-    assert call(db, "get_phone_number", bad["unique_id"])[0]["phone_number"] == "+3000"
+    assert call(db, "get_phone_number", bad["unique_id"])[0]["phone_number"] == "+15550003000"
     assert scalar(db, "SELECT count(*) FROM phone_number_devices") == 1
 
 
 def test_ensure_phone_after_soft_delete_creates_new(db: Conn) -> None:
-    first = make_phone(db, "+5000")
+    first = make_phone(db, "+15550005000")
     db.execute("UPDATE phone_numbers SET is_deleted = true")
-    row = one(db, "ensure_phone_number", "+5000", None)
+    row = one(db, "ensure_phone_number", "+15550005000", None)
     assert row["outcome"] == "created" and row["unique_id"] != first
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["15550100200", "+05550100200", "+1555010", "+1555010020030040", "+1 555 0100", "+1555O100200"],
+)
+def test_ensure_phone_new_rows_take_e164_only(db: Conn, number: str) -> None:
+    # version 2: '+', then 8 to 15 digits, the first not 0 (22023 naming p_phone_number)
+    message = expect_bad_input(db, "ensure_phone_number", number, None, param="p_phone_number")
+    assert "E.164" in message
+    assert scalar(db, "SELECT count(*) FROM phone_numbers") == 0
+
+
+def test_ensure_phone_e164_edges(db: Conn) -> None:
+    for number in ("+15550100", "+155501002003004"):  # 8 and 15 digits
+        assert one(db, "ensure_phone_number", number, None)["outcome"] == "created"
+
+
+def test_ensure_phone_existing_non_e164_row_left_as_it_is(db: Conn) -> None:
+    # a row from version 1 that is not E.164 is still found, used and linked
+    device = make_device(db)
+    db.execute("INSERT INTO phone_numbers (phone_number, region) VALUES ('5550100', 'US')")
+    legacy = scalar(db, "SELECT unique_id FROM phone_numbers")
+    assert one(db, "ensure_phone_number", "5550100", "US")["outcome"] == "exists"
+    row = one(db, "ensure_phone_number", "5550100", "US", device)
+    assert (row["unique_id"], row["outcome"]) == (legacy, "associated")
+    # but in another region (no row yet) it is a new row, refused
+    expect_bad_input(db, "ensure_phone_number", "5550100", "GB", param="p_phone_number")
 
 
 def test_verify_phone_for_secret_key_recovery(db: Conn) -> None:
@@ -183,6 +211,8 @@ BAD_CALLS = [
     ("ensure_phone_number", ("+1", "us"), "p_region"),
     ("ensure_phone_number", ("+1", "U"), "p_region"),
     ("ensure_phone_number", ("+1", ""), "p_region"),
+    ("ensure_phone_number", ("+1", None), "p_phone_number"),
+    ("ensure_phone_number", ("+0123456789", "US"), "p_phone_number"),
     ("verify_phone_for_secret_key_recovery", (None,), "p_phone_number"),
     ("verify_phone_for_secret_key_recovery", ("1" * 19,), "p_phone_number"),
     ("verify_phone_for_secret_key_recovery", ("+1", "Xx"), "p_region"),

@@ -39,8 +39,11 @@ FLOW_COLUMNS = [
 ]
 
 
+DevicePhone = tuple[uuid.UUID, uuid.UUID]
+
+
 @pytest.fixture
-def dp(db: Conn) -> tuple[uuid.UUID, uuid.UUID]:
+def dp(db: Conn) -> DevicePhone:
     device = make_device(db)
     return device, make_phone(db, None, None, device)
 
@@ -49,7 +52,7 @@ def phone_id(db: Conn, phone: uuid.UUID) -> int:
     return int(scalar(db, "SELECT id FROM phone_numbers WHERE unique_id = %s", (phone,)))
 
 
-def test_get_full_flow_state(db: Conn, dp) -> None:
+def test_get_full_flow_state(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone, "login", 7)["unique_identifier"]
     state = one(db, "get_full_flow_state", flow)
@@ -70,8 +73,9 @@ def test_get_full_flow_state(db: Conn, dp) -> None:
     otp = make_otp(db, flow)
     state = one(db, "get_full_flow_state", flow)
     assert state["otp_unique_identifier"] == otp and state["otp_flow_unique_id"] == flow
+    # version 2: the hash is never read back (otp_hash NULL); the salt names the key
     assert (state["otp_hash"], state["otp_salt"], state["otp_status"], state["otp_is_active"]) == (
-        "hash",
+        None,
         "salt",
         "pending",
         True,
@@ -86,7 +90,7 @@ def test_get_full_flow_state(db: Conn, dp) -> None:
     assert call(db, "get_full_flow_state", flow) == []
 
 
-def test_initiate_not_found(db: Conn, dp) -> None:
+def test_initiate_not_found(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     row = one(db, "initiate_verification_flow", device, uuid.uuid4(), "login", None)
     assert row["outcome"] == "phone_not_found"
@@ -106,7 +110,7 @@ def test_initiate_not_found(db: Conn, dp) -> None:
     assert scalar(db, "SELECT count(*) FROM verification_flows") == 0
 
 
-def test_initiate_created_retrieved_and_connection_id(db: Conn, dp) -> None:
+def test_initiate_created_retrieved_and_connection_id(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     created = one(db, "initiate_verification_flow", device, phone, "registration", 1)
     assert created["outcome"] == "created" and created["connect_id"] == 1
@@ -130,7 +134,7 @@ def test_initiate_created_retrieved_and_connection_id(db: Conn, dp) -> None:
     assert one(db, "initiate_verification_flow", device2, phone, "login")["outcome"] == "created"
 
 
-def test_initiate_expires_passed_pending_flow(db: Conn, dp) -> None:
+def test_initiate_expires_passed_pending_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     old = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -139,36 +143,50 @@ def test_initiate_expires_passed_pending_flow(db: Conn, dp) -> None:
     assert one(db, "get_full_flow_state", old)["status"] == "expired"
 
 
-def test_initiate_returns_verified_flow(db: Conn, dp) -> None:
+def verify_through_otp(db: Conn, flow: uuid.UUID) -> uuid.UUID:
+    """Verify a flow the version 1 way: its OTP verified, then the flow confirmed."""
+    otp = make_otp(db, flow)
+    assert one(db, "update_otp_status", otp, "verified")["success"]
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 1
+    return otp
+
+
+def test_initiate_returns_verified_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone, "registration")["unique_identifier"]
-    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 1
-    # any device, any purpose
-    device2 = make_device(db)
-    row = one(db, "initiate_verification_flow", device2, phone, "login", None)
+    verify_through_otp(db, flow)
+    # version 2: only to the device that verified it (any purpose) ...
+    row = one(db, "initiate_verification_flow", device, phone, "login", None)
     assert (row["outcome"], row["unique_identifier"], row["status"]) == (
         "verified",
         flow,
         "verified",
     )
+    # ... every other device gets a flow of its own
+    device2 = make_device(db)
+    row = one(db, "initiate_verification_flow", device2, phone, "login", None)
+    assert row["outcome"] == "created" and row["unique_identifier"] != flow
     # newest first
     db.execute("UPDATE verification_flows SET created_at = created_at - interval '2 min'")
-    flow2 = one(db, "initiate_verification_flow", device2, phone, "password_recovery", None)
+    flow2 = one(db, "initiate_verification_flow", device, phone, "password_recovery", None)
     assert (flow2["outcome"], flow2["unique_identifier"]) == ("verified", flow)
     # an expired verified flow is not returned
     move_back(db, "verification_flows", "expires_at", "25 hours", "true")
-    row = one(db, "initiate_verification_flow", device2, phone, "login", None)
+    row = one(db, "initiate_verification_flow", device, phone, "login", None)
     assert row["outcome"] == "created"
 
 
-def test_initiate_global_rate_limit_window(db: Conn, dp) -> None:
+def test_initiate_global_rate_limit_window(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     pid = phone_id(db, phone)
     # 29 earlier flows (some deleted, some not pending) within the hour count
+    # (version 2: made by other devices, each under its own limit of 5)
+    others = [make_device(db) for _ in range(29)]
     db.execute(
         "INSERT INTO verification_flows (phone_number_id, app_device_id, status, expires_at, "
-        "is_deleted) SELECT %s, %s, 'expired', now(), g %% 2 = 0 FROM generate_series(1, 29) g",
-        (pid, device),
+        "is_deleted) SELECT %s, d, 'expired', now(), g %% 2 = 0 "
+        "FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(d, g)",
+        (pid, others),
     )
     assert make_flow(db, device, phone, "login")["outcome"] == "created"  # the 30th
     row = one(db, "initiate_verification_flow", device, phone, "registration", None)
@@ -198,7 +216,7 @@ def test_initiate_global_rate_limit_window(db: Conn, dp) -> None:
     )
 
 
-def test_request_resend_otp(db: Conn, dp) -> None:
+def test_request_resend_otp(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "request_resend_otp", uuid.uuid4()) == {"outcome": "flow_not_found_or_invalid"}
     flow = make_flow(db, device, phone)["unique_identifier"]
@@ -218,7 +236,7 @@ def test_request_resend_otp(db: Conn, dp) -> None:
     assert one(db, "request_resend_otp", flow)["outcome"] == "flow_not_found_or_invalid"
 
 
-def test_request_resend_otp_expired_flow(db: Conn, dp) -> None:
+def test_request_resend_otp_expired_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -230,12 +248,15 @@ def test_request_resend_otp_expired_flow(db: Conn, dp) -> None:
     assert one(db, "request_resend_otp", flow2)["outcome"] == "flow_not_found_or_invalid"
 
 
-def test_insert_otp_record(db: Conn, dp) -> None:
+def test_insert_otp_record(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     missing = one(db, "insert_otp_record", uuid.uuid4(), "h", "s", "2099-01-01Z")
     assert missing == {"otp_unique_id": None, "outcome": "flow_not_found_or_invalid"}
     flow = make_flow(db, device, phone)["unique_identifier"]
-    otps = [make_otp(db, flow) for _ in range(5)]
+    otps = []
+    for _ in range(5):
+        otps.append(make_otp(db, flow))
+        move_back(db, "otp_records", "created_at", "30 s", "true")  # past the resend cooldown
     rows = db.execute(
         "SELECT unique_id, status, is_active, phone_number_id FROM otp_records ORDER BY id"
     ).fetchall()
@@ -243,16 +264,17 @@ def test_insert_otp_record(db: Conn, dp) -> None:
     assert [(r[1], r[2]) for r in rows] == [("expired", False)] * 4 + [("pending", True)]
     assert {r[3] for r in rows} == {phone_id(db, phone)}
     assert one(db, "get_full_flow_state", flow)["otp_count"] == 5
-    sixth = one(db, "insert_otp_record", flow, "h", "s", "2099-01-01Z", "pending")
+    expires = scalar(db, "SELECT expires_at FROM verification_flows")
+    sixth = one(db, "insert_otp_record", flow, "h", "s", expires, "pending")
     assert sixth == {"otp_unique_id": None, "outcome": "max_otp_attempts_reached"}
     assert one(db, "get_full_flow_state", flow)["status"] == "failed"
-    assert one(db, "insert_otp_record", flow, "h", "s", "2099-01-01Z")["outcome"] == (
+    assert one(db, "insert_otp_record", flow, "h", "s", expires)["outcome"] == (
         "flow_not_found_or_invalid"
     )
     assert scalar(db, "SELECT count(*) FROM otp_records") == 5
 
 
-def test_insert_otp_record_flow_invalid(db: Conn, dp) -> None:
+def test_insert_otp_record_flow_invalid(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     move_back(db, "verification_flows", "expires_at", "5 min", "true")
@@ -271,7 +293,7 @@ MSG_INVALID = "OTP not found, deleted, or flow invalid/expired"
 OK = {"success": True, "message": "OTP status updated successfully"}
 
 
-def test_update_otp_status_transitions(db: Conn, dp) -> None:
+def test_update_otp_status_transitions(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     allowed = {
         ("pending", "pending"),
@@ -303,10 +325,11 @@ def test_update_otp_status_transitions(db: Conn, dp) -> None:
                     "message": f"Cannot transition from {old} to {new}",
                 }, (old, new)
                 assert scalar(db, "SELECT status FROM otp_records") == old
-    assert scalar(db, "SELECT count(*) FROM failed_otp_attempts") == 2  # one per 'failed' set
+    # version 2: setting failed again on a failed OTP records nothing new
+    assert scalar(db, "SELECT count(*) FROM failed_otp_attempts") == 1
 
 
-def test_update_otp_status_effects(db: Conn, dp) -> None:
+def test_update_otp_status_effects(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "update_otp_status", uuid.uuid4(), "verified") == {
         "success": False,
@@ -316,16 +339,15 @@ def test_update_otp_status_effects(db: Conn, dp) -> None:
     otp = make_otp(db, flow)
     assert one(db, "update_otp_status", otp, "failed") == OK
     assert one(db, "update_otp_status", otp, "failed") == OK
+    # version 2: the second 'failed' records nothing new
     assert db.execute(
         "SELECT otp_unique_id, flow_unique_id FROM failed_otp_attempts"
-    ).fetchall() == [
-        (otp, flow),
-        (otp, flow),
-    ]
+    ).fetchall() == [(otp, flow)]
     # a failed code can never verify the flow
     assert one(db, "update_otp_status", otp, "verified")["success"] is False
     assert one(db, "get_full_flow_state", flow)["status"] == "pending"
 
+    move_back(db, "otp_records", "created_at", "30 s", "true")
     otp2 = make_otp(db, flow)
     expires = scalar(db, "SELECT expires_at FROM verification_flows")
     assert one(db, "update_otp_status", otp2, "verified") == OK
@@ -335,7 +357,7 @@ def test_update_otp_status_effects(db: Conn, dp) -> None:
     assert one(db, "update_otp_status", otp2, "expired")["message"] == MSG_INVALID
 
 
-def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp) -> None:
+def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     otp = make_otp(db, flow)
@@ -350,10 +372,11 @@ def test_update_otp_status_flow_invalid_or_otp_deleted(db: Conn, dp) -> None:
     assert scalar(db, "SELECT status FROM otp_records") == "pending"
 
 
-def test_update_otp_status_pending_retires_other_active(db: Conn, dp) -> None:
+def test_update_otp_status_pending_retires_other_active(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     first = make_otp(db, flow)
+    move_back(db, "otp_records", "created_at", "30 s", "true")
     second = make_otp(db, flow)
     # make the first pending-but-inactive, then re-set it pending: it becomes active
     db.execute("UPDATE otp_records SET status = 'pending' WHERE unique_id = %s", (first,))
@@ -362,31 +385,71 @@ def test_update_otp_status_pending_retires_other_active(db: Conn, dp) -> None:
     assert rows == {first: "(pending,t)", second: "(expired,f)"}
 
 
-def test_update_verification_flow_status(db: Conn, dp) -> None:
+def test_update_verification_flow_status(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     assert one(db, "update_verification_flow_status", uuid.uuid4(), "failed") == {
         "rows_affected": 0
     }
     flow = make_flow(db, device, phone)["unique_identifier"]
     expires = scalar(db, "SELECT expires_at FROM verification_flows")
+    assert one(db, "update_verification_flow_status", flow, "pending")["rows_affected"] == 1
     assert one(db, "update_verification_flow_status", flow, "failed")["rows_affected"] == 1
     assert db.execute("SELECT status, expires_at FROM verification_flows").fetchone() == (
         "failed",
         expires,
     )
-    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 1
-    assert scalar(db, "SELECT expires_at - updated_at FROM verification_flows") == timedelta(
-        hours=24
-    )
+    # version 2: failed (and expired) are final
+    for status in ("verified", "pending", "expired"):
+        assert one(db, "update_verification_flow_status", flow, status)["rows_affected"] == 0
+    assert scalar(db, "SELECT status FROM verification_flows") == "failed"
+    assert one(db, "update_verification_flow_status", flow, "failed")["rows_affected"] == 1
     db.execute("UPDATE verification_flows SET is_deleted = true")
     assert one(db, "update_verification_flow_status", flow, "expired")["rows_affected"] == 0
 
 
-def test_expire_associated_otp(db: Conn, dp) -> None:
+def test_update_verification_flow_status_verified_needs_verified_otp(
+    db: Conn, dp: DevicePhone
+) -> None:
+    device, phone = dp
+    flow = make_flow(db, device, phone)["unique_identifier"]
+    # version 2: no verified OTP, no verified flow
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 0
+    otp = make_otp(db, flow)
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 0
+    assert scalar(db, "SELECT status FROM verification_flows") == "pending"
+    assert one(db, "update_otp_status", otp, "verified") == OK
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 1
+    # valid for 24 h from when its code was verified
+    assert scalar(
+        db, "SELECT f.expires_at - r.updated_at FROM verification_flows f, otp_records r"
+    ) == timedelta(hours=24)
+    # repeating it later never extends the validity
+    move_back(db, "otp_records", "updated_at", "1 hour", "true")
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 1
+    assert scalar(
+        db, "SELECT f.expires_at - r.updated_at FROM verification_flows f, otp_records r"
+    ) == timedelta(hours=24)
+    # a verified flow never goes back to pending; expiring it is final
+    assert one(db, "update_verification_flow_status", flow, "pending")["rows_affected"] == 0
+    assert one(db, "update_verification_flow_status", flow, "expired")["rows_affected"] == 1
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 0
+    assert scalar(db, "SELECT status FROM verification_flows") == "expired"
+
+
+def test_update_verification_flow_status_not_after_validity(db: Conn, dp: DevicePhone) -> None:
+    device, phone = dp
+    flow = make_flow(db, device, phone)["unique_identifier"]
+    verify_through_otp(db, flow)
+    move_back(db, "otp_records", "updated_at", "24 hours", "true")
+    assert one(db, "update_verification_flow_status", flow, "verified")["rows_affected"] == 0
+
+
+def test_expire_associated_otp(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone)["unique_identifier"]
     assert one(db, "expire_associated_otp", flow) == {"rows_affected": 0}
     make_otp(db, flow)
+    move_back(db, "otp_records", "created_at", "30 s", "true")
     otp = make_otp(db, flow)
     assert one(db, "expire_associated_otp", flow) == {"rows_affected": 1}
     assert db.execute(

@@ -28,6 +28,22 @@ SPEC = {
     "login_failures_per_window": 5,
     "login_failure_window_seconds": 300,
     "login_lockout_seconds": 300,
+    # v2: recovery-eligibility budget and retention periods
+    "recovery_checks_per_window": 10,
+    "recovery_check_window_seconds": 3600,
+    "ended_flow_retention_seconds": 30 * 86400,
+    "attempt_retention_seconds": 90 * 86400,
+    "event_log_retention_seconds": 180 * 86400,
+    "ended_lock_retention_seconds": 86400,
+    "soft_deleted_retention_seconds": 30 * 86400,
+    "unreferenced_retention_seconds": 30 * 86400,
+    # version 2, verification side (V002)
+    "failed_checks_per_otp": 3,
+    "failed_checks_per_flow": 5,
+    "failed_checks_per_number": 10,
+    "failed_checks_per_known_device": 10,
+    "failed_check_window_seconds": 86400,
+    "flows_per_device_per_window": 5,
 }
 
 
@@ -78,8 +94,12 @@ def test_other_limits_are_read_from_the_table(db: Conn) -> None:
     make_otp(db, flow)
     move_back(db, "otp_records", "created_at", "60 s", "true")
     assert one(db, "request_resend_otp", flow)["outcome"] == "resend_cooldown_active"
+    assert one(db, "insert_otp_record", flow, "h", "s", "-infinity")["outcome"] == (
+        "resend_cooldown_active"
+    )
+    move_back(db, "otp_records", "created_at", "60 s", "true")
     make_otp(db, flow)
-    assert one(db, "insert_otp_record", flow, "h", "s", "2099-01-01Z")["outcome"] == (
+    assert one(db, "insert_otp_record", flow, "h", "s", "-infinity")["outcome"] == (
         "max_otp_attempts_reached"
     )
 

@@ -5,6 +5,7 @@ Time passing is simulated by moving stored timestamps back."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tests.ecliptix.test_sql_support import (
     Conn,
@@ -241,7 +242,7 @@ def test_update_membership_secure_key(db: Conn) -> None:
     )
 
 
-def member_with_key(db: Conn, key: bytes = b"secret") -> dict:
+def member_with_key(db: Conn, key: bytes = b"secret") -> dict[str, Any]:
     reg = verified_registration(db)
     m = one(db, "create_membership", reg["flow"], 42, reg["otp"], "otp_verified")
     one(db, "update_membership_secure_key", m["membership_unique_id"], key)
@@ -249,7 +250,7 @@ def member_with_key(db: Conn, key: bytes = b"secret") -> dict:
 
 
 def test_login_outcomes(db: Conn) -> None:
-    def login(number: str | None) -> dict:
+    def login(number: str | None) -> dict[str, Any]:
         return one(db, "login_membership", number)
 
     empty = {"membership_unique_id": None, "status": None, "secure_key": None}

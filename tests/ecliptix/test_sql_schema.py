@@ -94,6 +94,7 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]] | None]]
             ("p_phone_number", "character varying"),
             ("p_outcome", "text"),
             ("p_is_success", "boolean"),
+            ("p_app_device_id", "uuid"),  # v2, optional
         ],
         None,
     ),
@@ -107,6 +108,7 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]] | None]]
             ("p_connection_id", "bigint"),
             ("p_otp_unique_id", "uuid"),
             ("p_creation_status", "character varying"),
+            ("p_app_device_id", "uuid"),  # v2, optional
         ],
         [
             ("membership_unique_id", "uuid"),
@@ -126,7 +128,7 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]] | None]]
         ],
     ),
     "login_membership": (
-        [("p_phone_number", "character varying")],
+        [("p_phone_number", "character varying"), ("p_app_device_id", "uuid")],  # v2: device
         [
             ("membership_unique_id", "uuid"),
             ("status", "text"),
@@ -141,6 +143,10 @@ DEFAULTS = {
     "verify_phone_for_secret_key_recovery": 1,
     "initiate_verification_flow": 1,
     "insert_otp_record": 1,
+    # v2: a device parameter added at the end, with a default
+    "log_login_attempt": 1,
+    "create_membership": 1,
+    "login_membership": 1,
 }
 
 

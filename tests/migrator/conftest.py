@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pytest
 
 from persistor.cli.main import main
 from persistor.settings_table import environment_variables
-from tests.conftest import PgServer, get_pg_server, pg_params
+from tests.conftest import get_pg_server, pg_params
 
 
 @pytest.fixture(autouse=True)
@@ -35,14 +36,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = server.create_database()
     yield url
     server.drop_database(url)
-
-
-@pytest.fixture
-def pg_db(pg_server: PgServer) -> Iterator[str]:
-    """A fresh empty PostgreSQL database."""
-    url = pg_server.create_database()
-    yield url
-    pg_server.drop_database(url)
 
 
 @pytest.fixture
@@ -87,12 +80,38 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 
 
 @pytest.fixture
-def role(pg_db: str) -> Iterator[str]:
+def role(pg_url: str) -> Iterator[str]:
     """A login role with no privileges beyond connecting; dropped after the test."""
     name = "mig_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {name} LOGIN")
     yield name
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"DROP OWNED BY {name}")
         conn.execute(f"DROP ROLE {name}")
+
+
+def tables(url: str) -> set[str]:
+    """Return the user tables in the database (history table excluded)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    else:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+    return {r[0] for r in rows} - {"schema_history"}
+
+
+def history(url: str) -> list[tuple[Any, ...]]:
+    """Return (version, description, type, script, success) rows in rank order."""
+    query = (
+        "SELECT version, description, type, script, success FROM schema_history "
+        "ORDER BY installed_rank"
+    )
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            return [(*r[:4], bool(r[4])) for r in conn.execute(query).fetchall()]
+    with psycopg.connect(url) as conn:
+        return [tuple(r) for r in conn.execute(query).fetchall()]

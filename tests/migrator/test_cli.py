@@ -104,7 +104,7 @@ def test_the_package_exports_its_api_once_and_lazily() -> None:
     exec("from persistor import *", namespace)
     assert names == set(namespace) - {"__builtins__"}
     with pytest.raises(AttributeError):
-        _ = persistor.no_such_name  # type: ignore[attr-defined]
+        _ = persistor.no_such_name
     code = (
         "import sys; from persistor.cli.main import main; code = main(['--version']); "
         "print(code, sorted(m for m in sys.modules if m.startswith(('persistor', 'psycopg'))))"

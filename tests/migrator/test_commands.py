@@ -17,8 +17,7 @@ import pytest
 
 from persistor.cli.main import cli as click_group
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
-from tests.migrator.conftest import write
-from tests.migrator.test_migrate import history, tables
+from tests.migrator.conftest import history, tables, write
 from tests.security.conftest import url_as
 
 
@@ -181,8 +180,8 @@ def test_baseline_marks_older_scripts(cli: Any, db_url: str, migrations: Path) -
     assert "already has rows" in again.err
 
 
-def test_baseline_adopts_flyway_history(cli: Any, pg_db: str, migrations: Path) -> None:
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+def test_baseline_adopts_flyway_history(cli: Any, pg_url: str, migrations: Path) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             """CREATE TABLE flyway_schema_history (installed_rank int primary key, version varchar(50),
                description varchar(200), type varchar(20), script varchar(1000), checksum int,
@@ -198,16 +197,16 @@ def test_baseline_adopts_flyway_history(cli: Any, pg_db: str, migrations: Path) 
     write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);")
     write(migrations, "V2__create_b.sql", "CREATE TABLE b (id int);")
     write(migrations, "V3__create_c.sql", "CREATE TABLE c (id int);")
-    result = cli("baseline", "--url", pg_db, "--location", str(migrations))
+    result = cli("baseline", "--url", pg_url, "--location", str(migrations))
     assert result.code == 0, result.err
     assert "Imported 2 row(s) from Flyway" in result.out
-    migrated = cli("migrate", "--url", pg_db, "--location", str(migrations), "--json")
+    migrated = cli("migrate", "--url", pg_url, "--location", str(migrations), "--json")
     assert migrated.code == 0, migrated.err
     assert [a["script"] for a in migrated.json()["applied"]] == ["V3__create_c.sql"]
 
 
-def test_baseline_adopts_dbup_journal(cli: Any, pg_db: str, migrations: Path) -> None:
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+def test_baseline_adopts_dbup_journal(cli: Any, pg_url: str, migrations: Path) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE schemaversions (schemaversionsid serial primary key, "
             "scriptname varchar(255) not null, applied timestamp not null)"
@@ -218,10 +217,10 @@ def test_baseline_adopts_dbup_journal(cli: Any, pg_db: str, migrations: Path) ->
         )
     write(migrations, "V001__initial_production_baseline.sql", "SELECT 1;")
     write(migrations, "V002__next.sql", "CREATE TABLE nxt (id int);")
-    result = cli("baseline", "--url", pg_db, "--location", str(migrations))
+    result = cli("baseline", "--url", pg_url, "--location", str(migrations))
     assert result.code == 0, result.err
     assert "from DbUp" in result.out
-    doc = cli("status", "--url", pg_db, "--location", str(migrations), "--json").json()
+    doc = cli("status", "--url", pg_url, "--location", str(migrations), "--json").json()
     assert [m["state"] for m in doc["migrations"]] == ["applied", "pending"]
 
 
@@ -272,19 +271,19 @@ def test_clean_is_guarded(
     assert tables(db_url) == set()
 
 
-def test_lock_timeout_names_the_holder(cli: Any, pg_db: str, migrations: Path) -> None:
-    from persistor.engines.pglock import lock_key
+def test_lock_timeout_names_the_holder(cli: Any, pg_url: str, migrations: Path) -> None:
+    from persistor.engines.postgres.lock import lock_key
 
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
-    with psycopg.connect(pg_db, autocommit=True, application_name="other-migrator") as holder:
+    with psycopg.connect(pg_url, autocommit=True, application_name="other-migrator") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_history"),))
         result = cli(
-            "migrate", "--url", pg_db, "--location", str(migrations), "--lock-timeout", "0.5"
+            "migrate", "--url", pg_url, "--location", str(migrations), "--lock-timeout", "0.5"
         )
     assert result.code == 6
     assert "waiting for the migration lock held by pid" in result.err
     assert "other-migrator" in result.err
-    assert tables(pg_db) == set()
+    assert tables(pg_url) == set()
 
 
 def test_reading_a_missing_sqlite_file_does_not_create_it(
@@ -432,7 +431,7 @@ def run_migrators(
     return [p.returncode for p in procs], outputs
 
 
-def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Path) -> None:
+def test_ten_migrators_at_once_apply_each_script_once(pg_url: str, migrations: Path) -> None:
     for n in range(1, 21):
         write(
             migrations,
@@ -440,33 +439,33 @@ def test_ten_migrators_at_once_apply_each_script_once(pg_db: str, migrations: Pa
             f"CREATE TABLE step_{n} (id int);\nSELECT pg_sleep(0.01);\n",
         )
     write(migrations, "R__view.sql", "CREATE OR REPLACE VIEW steps AS SELECT 1 AS one;\n")
-    codes, outputs = run_migrators(10, pg_db, migrations)
+    codes, outputs = run_migrators(10, pg_url, migrations)
     assert codes == [0] * 10, outputs
-    rows = history(pg_db)
+    rows = history(pg_url)
     scripts = [r[3] for r in rows]
     assert len(scripts) == 21
     assert sorted(scripts) == sorted(set(scripts))
     assert sum("Nothing to do" in out for out, _ in outputs) >= 1
 
 
-def test_table_lock_mode_serialises_ten_migrators(pg_db: str, migrations: Path) -> None:
+def test_table_lock_mode_serialises_ten_migrators(pg_url: str, migrations: Path) -> None:
     for n in range(1, 11):
         write(
             migrations,
             f"V{n:03d}__s{n}.sql",
             f"CREATE TABLE s{n} (id int);\nSELECT pg_sleep(0.01);\n",
         )
-    codes, outputs = run_migrators(10, pg_db, migrations, PERSISTOR_LOCK_MODE="table")
+    codes, outputs = run_migrators(10, pg_url, migrations, PERSISTOR_LOCK_MODE="table")
     assert codes == [0] * 10, outputs
-    scripts = [r[3] for r in history(pg_db)]
+    scripts = [r[3] for r in history(pg_url)]
     assert sorted(scripts) == sorted(set(scripts))
     assert len(scripts) == 10
-    with psycopg.connect(pg_db) as conn:
+    with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM schema_history_lock").fetchone() == (0,)
 
 
 def test_table_lock_lease_is_configured_renewed_and_bounds_a_killed_holder(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     # V1 blocks on an advisory lock the test holds, so the first migrator sits
     # inside its script for as long as the test needs, however slow the machine.
@@ -479,12 +478,12 @@ def test_table_lock_lease_is_configured_renewed_and_bounds_a_killed_holder(
     # A lock timeout shorter than the default 30 s lease: the second migrator
     # gets in only if the killed holder's lease is the configured 2 s.
     env.update(PERSISTOR_LOCK_MODE="table", PERSISTOR_LOCK_LEASE="2", PERSISTOR_LOCK_TIMEOUT="20")
-    cmd = [sys.executable, "-m", "persistor", "migrate", "--url", pg_db, "-l", str(migrations)]
+    cmd = [sys.executable, "-m", "persistor", "migrate", "--url", pg_url, "-l", str(migrations)]
     leases: list[tuple[float, float]] = []  # (lease length so far, seconds left)
-    with psycopg.connect(pg_db, autocommit=True) as blocker:
+    with psycopg.connect(pg_url, autocommit=True) as blocker:
         blocker.execute("SELECT pg_advisory_lock(4242)")
         first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with psycopg.connect(pg_db, autocommit=True) as conn:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not (leases and leases[-1][0] > 2.05):
                 with contextlib.suppress(psycopg.errors.UndefinedTable):
@@ -503,23 +502,23 @@ def test_table_lock_lease_is_configured_renewed_and_bounds_a_killed_holder(
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "waiting for the migration lock" in second.stderr
-    assert [r[3] for r in history(pg_db)] == ["V1__slow.sql"]
+    assert [r[3] for r in history(pg_url)] == ["V1__slow.sql"]
 
 
-def test_lock_lease_under_a_second_is_a_usage_error(cli: Any, pg_db: str) -> None:
-    result = cli("status", "--url", pg_db, "--lock-mode", "table", "--lock-lease", "0.2")
+def test_lock_lease_under_a_second_is_a_usage_error(cli: Any, pg_url: str) -> None:
+    result = cli("status", "--url", pg_url, "--lock-mode", "table", "--lock-lease", "0.2")
     assert result.code == 2
     assert "lock_lease must be at least 1 second" in result.err
 
 
-def test_lock_table_created_by_ten_migrators_at_once_never_fails(pg_db: str) -> None:
+def test_lock_table_created_by_ten_migrators_at_once_never_fails(pg_url: str) -> None:
     # CREATE ... IF NOT EXISTS is not safe against a concurrent creation: the
     # loser may get DuplicateTable or a unique violation on the catalog. The
     # reliability run met it once in 50 table-mode migrators; here it is
     # provoked directly, ten sessions released together, round after round.
     from psycopg import sql
 
-    from persistor.engines.pglock import _create_lock_table
+    from persistor.engines.postgres.lock import _create_lock_table
 
     errors: list[str] = []
 
@@ -530,7 +529,7 @@ def test_lock_table_created_by_ten_migrators_at_once_never_fails(pg_db: str) -> 
         except psycopg.Error as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
 
-    conns = [psycopg.connect(pg_db, autocommit=True) for _ in range(10)]
+    conns = [psycopg.connect(pg_url, autocommit=True) for _ in range(10)]
     try:
         for n in range(150):
             gate = threading.Barrier(len(conns))
@@ -546,13 +545,13 @@ def test_lock_table_created_by_ten_migrators_at_once_never_fails(pg_db: str) -> 
 
 
 def test_table_lock_names_holder_and_expired_lease_is_taken_over(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
-    args = ("migrate", "--url", pg_db, "--location", str(migrations), "--lock-mode", "table")
+    args = ("migrate", "--url", pg_url, "--location", str(migrations), "--lock-mode", "table")
     assert cli(*args).code == 0  # creates the lock table
     write(migrations, "V2__b.sql", "CREATE TABLE b (id int);")
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO schema_history_lock VALUES (1, 'deploy-host:4242:abcd', now(), now() + interval '1 hour')"
         )
@@ -563,4 +562,4 @@ def test_table_lock_names_holder_and_expired_lease_is_taken_over(
         conn.execute("UPDATE schema_history_lock SET expires_at = now() - interval '1 second'")
     taken = cli(*args)
     assert taken.code == 0, taken.err
-    assert tables(pg_db) == {"a", "b", "schema_history_lock"}
+    assert tables(pg_url) == {"a", "b", "schema_history_lock"}

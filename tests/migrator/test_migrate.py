@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tests.migrator.conftest import write
-
-
-def tables(url: str) -> set[str]:
-    """Return the user tables in the database (history table excluded)."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
-            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    else:
-        with psycopg.connect(url) as conn:
-            rows = conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            ).fetchall()
-    return {r[0] for r in rows} - {"schema_history"}
-
-
-def history(url: str) -> list[tuple[Any, ...]]:
-    """Return (version, description, type, script, success) rows in rank order."""
-    query = (
-        "SELECT version, description, type, script, success FROM schema_history "
-        "ORDER BY installed_rank"
-    )
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
-            return [(*r[:4], bool(r[4])) for r in conn.execute(query).fetchall()]
-    with psycopg.connect(url) as conn:
-        return [tuple(r) for r in conn.execute(query).fetchall()]
+from tests.migrator.conftest import history, tables, write
 
 
 def three_scripts(folder: Path) -> None:
@@ -151,18 +124,18 @@ def test_deferred_constraint_failing_at_commit_is_a_migration_error(
 
 
 def test_single_transaction_failing_at_commit_keeps_nothing(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     write(migrations, "V1__first.sql", "CREATE TABLE first (id int);\n")
     write(migrations, "V2__deferred.sql", DEFERRED_VIOLATION)
-    args = ("migrate", "--url", pg_db, "--location", str(migrations), "--single-transaction")
+    args = ("migrate", "--url", pg_url, "--location", str(migrations), "--single-transaction")
     result = cli(*args)
     assert result.code == 4, result.err
     assert "the run failed at COMMIT" in result.err and "SQLSTATE 23503" in result.err
-    assert tables(pg_db) == set()
+    assert tables(pg_url) == set()
 
 
-def test_connection_lost_at_commit_claims_nothing(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_connection_lost_at_commit_claims_nothing(cli: Any, pg_url: str, migrations: Path) -> None:
     # A deferred trigger ends the session during COMMIT: the client cannot know
     # whether the commit happened, so it must not say "nothing was applied".
     write(
@@ -175,24 +148,24 @@ def test_connection_lost_at_commit_claims_nothing(cli: Any, pg_db: str, migratio
         "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die();\n"
         "INSERT INTO t VALUES (1);\n",
     )
-    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    result = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert result.code == 3, result.err
     assert "lost the connection while committing" in result.err
     assert "Whether the last script was committed is unknown" in result.err
     assert "Nothing of this script was applied" not in result.err
-    assert tables(pg_db) == set()  # here the server rolled it back
+    assert tables(pg_url) == set()  # here the server rolled it back
 
 
-def test_error_in_included_file_points_into_it(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_error_in_included_file_points_into_it(cli: Any, pg_url: str, migrations: Path) -> None:
     write(
         migrations, "lib/tables.sql", "CREATE TABLE a (id int);\nCREATE TABLE b (id nosuchtype);\n"
     )
     write(migrations, "V1__with_include.sql", "-- tables come from lib\n\\ir lib/tables.sql\n")
-    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    result = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert result.code == 4
     assert "failed at lib/tables.sql:2" in result.err
     assert 'type "nosuchtype" does not exist (SQLSTATE 42704)' in result.err
-    assert tables(pg_db) == set()
+    assert tables(pg_url) == set()
 
 
 def test_changed_script_fails_validation_but_crlf_and_bom_do_not(

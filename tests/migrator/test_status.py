@@ -38,14 +38,14 @@ def _progress(url: str) -> str | None:
 
 @pytest.fixture(params=["session", "table"])
 def blocked_migrate(
-    request: pytest.FixtureRequest, pg_db: str, migrations: Path
+    request: pytest.FixtureRequest, pg_url: str, migrations: Path
 ) -> Iterator[tuple[Settings, subprocess.Popen[str], psycopg.Connection[Any]]]:
     """A migrate stopped inside V2's second statement by a lock the test holds."""
-    settings = Settings(url=pg_db, locations=(migrations,), lock_mode=str(request.param))
+    settings = Settings(url=pg_url, locations=(migrations,), lock_mode=str(request.param))
     write(migrations, "V1__gate.sql", "CREATE TABLE gate (id int);")
     api.migrate(settings)
     write(migrations, "V2__slow.sql", SLOW_SCRIPT)
-    gate = psycopg.connect(pg_db)
+    gate = psycopg.connect(pg_url)
     gate.execute("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSISTOR_")}
     env["PERSISTOR_LOCK_MODE"] = str(request.param)
@@ -56,7 +56,7 @@ def blocked_migrate(
             "persistor",
             "migrate",
             "--url",
-            pg_db,
+            pg_url,
             "--location",
             str(migrations),
         ],
@@ -67,7 +67,7 @@ def blocked_migrate(
     )
     try:
         deadline = time.monotonic() + 30
-        while not (_progress(pg_db) or "").startswith("partial-sha256:1:"):
+        while not (_progress(pg_url) or "").startswith("partial-sha256:1:"):
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "migrate never reached the gate"
             time.sleep(0.05)
@@ -137,13 +137,13 @@ def test_a_killed_migrators_script_shows_failed(
 
 
 def test_status_by_a_role_that_may_read_history_but_not_the_lock_table(
-    pg_db: str, migrations: Path, role: str
+    pg_url: str, migrations: Path, role: str
 ) -> None:
     write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
-    api.migrate(Settings(url=pg_db, locations=(migrations,), lock_mode="table"))
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+    api.migrate(Settings(url=pg_url, locations=(migrations,), lock_mode="table"))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"GRANT SELECT ON schema_history TO {role}")
-    reader = Settings(url=url_as(pg_db, role), locations=(migrations,))
+    reader = Settings(url=url_as(pg_url, role), locations=(migrations,))
     result = api.status(reader)
     assert [m.state for m in result.migrations] == ["applied"]
     assert result.lock_holder is None

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.migrator.conftest import write
-from tests.migrator.test_migrate import history, tables
+from tests.migrator.conftest import history, tables, write
 
 
 def assert_refused(cli: Any, url: str, migrations: Path, *expected: str) -> None:
@@ -89,18 +88,18 @@ def test_invalid_utf8_names_the_line(cli: Any, db_url: str, migrations: Path) ->
     assert_refused(cli, db_url, migrations, "V1__latin1.sql line 2 is not valid UTF-8")
 
 
-def test_validate_parses_postgresql_offline(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_validate_parses_postgresql_offline(cli: Any, pg_url: str, migrations: Path) -> None:
     write(migrations, "V1__ok.sql", "CREATE TABLE ok (id int);\n")
     write(migrations, "V2__typo.sql", "CREATE TABLE t (id int);\n\nCREATE TABEL u (id int);\n")
-    result = cli("validate", "--url", pg_db, "--location", str(migrations))
+    result = cli("validate", "--url", pg_url, "--location", str(migrations))
     assert result.code == 5
     assert "V2__typo.sql: V2__typo.sql:3: syntax error at or near" in result.err
-    assert history(pg_db) == [] if False else True  # validate never creates the history table
-    assert tables(pg_db) == set()
+    assert history(pg_url) == [] if False else True  # validate never creates the history table
+    assert tables(pg_url) == set()
 
 
 def test_mixed_transactional_file_is_refused_with_advice(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     write(
         migrations,
@@ -108,25 +107,25 @@ def test_mixed_transactional_file_is_refused_with_advice(
         "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
     )
     assert_refused(
-        cli, pg_db, migrations, "cannot run inside a transaction", "migration of its own"
+        cli, pg_url, migrations, "cannot run inside a transaction", "migration of its own"
     )
 
 
 def test_concurrent_index_alone_runs_without_transaction(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     write(migrations, "V1__t.sql", "CREATE TABLE t (id int);\n")
     write(migrations, "V2__idx.sql", "CREATE INDEX CONCURRENTLY t_id ON t (id);\n")
-    result = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    result = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert result.code == 0, result.err
-    assert [r[4] for r in history(pg_db)] == [True, True]
+    assert [r[4] for r in history(pg_url)] == [True, True]
 
 
 NO_TX_HEAD = "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
 
 
 def test_failed_no_transaction_script_resumes_at_the_failed_statement(
-    cli: Any, pg_db: str, migrations: Path
+    cli: Any, pg_url: str, migrations: Path
 ) -> None:
     write(migrations, "V1__t.sql", "CREATE TABLE t (id int, x int);\n")
     write(
@@ -134,45 +133,45 @@ def test_failed_no_transaction_script_resumes_at_the_failed_statement(
         "V2__idx.sql",
         NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (nosuchcolumn);\n",
     )
-    first = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    first = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert first.code == 4
     assert "V2__idx.sql:3" in first.err
-    rows = history(pg_db)
+    rows = history(pg_url)
     assert [r[4] for r in rows] == [True, False]
-    status = cli("status", "--url", pg_db, "--location", str(migrations), "--json").json()
+    status = cli("status", "--url", pg_url, "--location", str(migrations), "--json").json()
     assert status["migrations"][1]["state"] == "failed"
     assert status["migrations"][1]["checksum"].startswith("partial-sha256:1:")
 
     # Fix only the failing statement: the first one must not run again (it
     # would fail with "relation t_id already exists").
     write(migrations, "V2__idx.sql", NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (x);\n")
-    second = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    second = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert second.code == 0, second.err
-    rows = history(pg_db)
+    rows = history(pg_url)
     assert [(r[3], r[4]) for r in rows] == [("V1__t.sql", True), ("V2__idx.sql", True)]
-    assert cli("validate", "--url", pg_db, "--location", str(migrations)).code == 0
+    assert cli("validate", "--url", pg_url, "--location", str(migrations)).code == 0
 
 
-def test_changed_completed_statements_need_repair(cli: Any, pg_db: str, migrations: Path) -> None:
+def test_changed_completed_statements_need_repair(cli: Any, pg_url: str, migrations: Path) -> None:
     write(migrations, "V1__t.sql", "CREATE TABLE t (id int, x int);\n")
     write(
         migrations,
         "V2__idx.sql",
         NO_TX_HEAD + "CREATE INDEX CONCURRENTLY t_x ON t (nosuchcolumn);\n",
     )
-    assert cli("migrate", "--url", pg_db, "--location", str(migrations)).code == 4
+    assert cli("migrate", "--url", pg_url, "--location", str(migrations)).code == 4
     changed = (
         "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n"
         "CREATE INDEX CONCURRENTLY t_x ON t (x);\n"
     )
     write(migrations, "V2__idx.sql", changed)
-    refused = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    refused = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert refused.code == 5
     assert "after 1 statement(s) ran, and those statements have changed" in refused.err
-    assert cli("repair", "--url", pg_db, "--location", str(migrations)).code == 0
-    again = cli("migrate", "--url", pg_db, "--location", str(migrations))
+    assert cli("repair", "--url", pg_url, "--location", str(migrations)).code == 0
+    again = cli("migrate", "--url", pg_url, "--location", str(migrations))
     assert again.code == 0, again.err
-    assert [r[4] for r in history(pg_db)] == [True, True]
+    assert [r[4] for r in history(pg_url)] == [True, True]
 
 
 def test_vacuum_on_sqlite_is_refused_before_anything_runs(

@@ -14,7 +14,13 @@ import psycopg
 import pytest
 
 from ecliptix import EcliptixClient, LoginOutcome
-from tests.ecliptix.test_sql_support import call, fingerprint, one, verified_registration
+from tests.ecliptix.test_sql_support import (
+    call,
+    expect_bad_input,
+    fingerprint,
+    one,
+    verified_registration,
+)
 
 pytestmark = pytest.mark.postgres
 Conn = psycopg.Connection[Any]
@@ -120,9 +126,12 @@ def test_sql_carrying_strings_are_plain_data(db: Conn) -> None:
         reg["otp"], "otp_verified")["membership_unique_id"], b"key")  # fmt: skip
     assert one(db, "login_membership", reg["number"])["outcome"] == "success"
 
-    # A phone number that is an injection attempt is just a new number.
+    # A phone number that is an injection attempt is refused as a new number
+    # (version 2: not E.164) and, stored as version 1 allowed, is just data.
+    expect_bad_input(db, "ensure_phone_number", OR_TRUE, None, param="p_phone_number")
+    db.execute("INSERT INTO phone_numbers (phone_number) VALUES (%s)", (OR_TRUE,))
     made = one(db, "ensure_phone_number", OR_TRUE, None)
-    assert made["outcome"] == "created"
+    assert made["outcome"] == "exists"
     assert one(db, "get_phone_number", made["unique_id"])["phone_number"] == OR_TRUE
     login = one(db, "login_membership", OR_TRUE)
     assert login["outcome"] == "membership_not_found" and login["secure_key"] is None
@@ -139,7 +148,10 @@ def test_sql_carrying_strings_are_plain_data(db: Conn) -> None:
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
     assert one(db, "insert_otp_record", flow, DROP, OR_TRUE, expires)["outcome"] == "created"
     state = one(db, "get_full_flow_state", flow)
-    assert (state["otp_hash"], state["otp_salt"]) == (DROP, OR_TRUE)
+    assert (state["otp_hash"], state["otp_salt"]) == (None, OR_TRUE)  # v2: hash never read back
+    assert db.execute(
+        "SELECT otp_hash FROM otp_records WHERE flow_unique_id = %s", (flow,)
+    ).fetchone() == (DROP,)
     rows = db.execute(
         "SELECT (SELECT outcome FROM login_attempts WHERE phone_number = '+15550402'), "
         "(SELECT count(*) FROM membership_attempts WHERE outcome = %s), "

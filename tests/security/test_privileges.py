@@ -2,7 +2,7 @@
 with a pinned search_path ending in pg_temp, PUBLIC may execute nothing and
 touch no table, and an application role granted with
 ``SELECT * FROM ecliptix_grant_app_role('app_user')`` may call exactly the
-sixteen contract functions and nothing else."""
+contract functions and nothing else."""
 
 from __future__ import annotations
 
@@ -47,8 +47,12 @@ CONTRACT = {
     "create_membership": "gen_random_uuid(), 1, gen_random_uuid(), 'otp_verified'::varchar",
     "update_membership_secure_key": "gen_random_uuid(), NULL::bytea",
     "login_membership": "'+15550000'::varchar",
+    "verify_otp": "gen_random_uuid(), 'x'",
 }
+# v2: SECURITY DEFINER too, but granted to maintenance roles only.
+MAINTENANCE = {"ecliptix_purge": "1"}
 HELPERS = {
+    **MAINTENANCE,
     "ecliptix_limit": "'otps_per_flow'",
     "ecliptix_lock": "1, 'x'",
     "ecliptix_require": "1, 'x'",
@@ -89,7 +93,7 @@ def test_every_function_pinned_with_pg_temp_last_and_public_revoked(db: Conn) ->
         seen.add(name)
         assert config == [f"search_path={schema[0]}, pg_temp"], (name, config)
         assert not public_can, f"PUBLIC may execute {name}"
-        assert definer == (name in CONTRACT), name
+        assert definer == (name in CONTRACT or name in MAINTENANCE), name
     assert set(CONTRACT) <= seen and set(HELPERS) <= seen
 
 
@@ -208,7 +212,7 @@ def test_grant_is_idempotent_survives_reruns_and_is_revocable(
     assert executable(db, other) == {"get_phone_number"}
     # ... and a function a script re-creates (dropped, or a new signature) is
     # granted to the registered roles, not to PUBLIC.
-    db.execute("DROP FUNCTION login_membership(varchar)")
+    db.execute("DROP FUNCTION login_membership(varchar, uuid)")
     db.execute(script_text(MIGRATIONS / "R__04_membership_functions.sql"))
     assert executable(db, role) == set(CONTRACT)
     assert executable(db, other) == {"get_phone_number"}

@@ -1,15 +1,34 @@
 -- R__04: membership functions (attempt logging, membership creation, secure
 -- key, login with lockout). Rate limits and lockouts hold under concurrency:
--- create_membership serializes per phone and login_membership per number with
--- transaction-scoped advisory locks, so counting and recording cannot be
--- raced. Login lock state lives in login_lockouts; limits in ecliptix_limits.
--- Re-runnable: CREATE OR REPLACE only.
+-- create_membership serializes per (number, device) and login_membership per
+-- number or (number, device) with transaction-scoped advisory locks, so
+-- counting and recording cannot be raced. Login lock state lives in
+-- login_lockouts (per number) and login_device_lockouts (per number and
+-- device); limits in ecliptix_limits.
+--
+-- Version 2 (see V003): budgets are kept per device, so a stranger's failures
+-- never lock the owner out on the owner's device; a set secure key is only
+-- replaced after a verified password_recovery flow of the membership's own
+-- device; every lock-out, exhausted budget and key change is audited in
+-- event_log. Functions that gained a parameter are dropped in their version 1
+-- form first (CREATE OR REPLACE would add an overload beside it and make
+-- version 1 calls ambiguous); all of this runs in one transaction.
+-- Re-runnable.
 
 -- Pin the deployment schema (see lib/pin_search_path.sql).
 \ir lib/pin_search_path.sql
 
+DROP FUNCTION IF EXISTS log_login_attempt(varchar, text, boolean);
+DROP FUNCTION IF EXISTS create_membership(uuid, bigint, uuid, varchar);
+DROP FUNCTION IF EXISTS login_membership(varchar);
+
+-- ---------------------------------------------------------------------------
+-- Attempt logging
+-- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION log_login_attempt(
-    p_phone_number varchar, p_outcome text, p_is_success boolean)
+    p_phone_number varchar, p_outcome text, p_is_success boolean,
+    p_app_device_id uuid DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -20,8 +39,8 @@ BEGIN
     PERFORM ecliptix_check_text(p_outcome, 'p_outcome', 255);
     PERFORM ecliptix_require(p_is_success, 'p_is_success');
 
-    INSERT INTO login_attempts (attempted_at, phone_number, outcome, is_success)
-    VALUES (now(), p_phone_number, p_outcome, p_is_success);
+    INSERT INTO login_attempts (attempted_at, phone_number, outcome, is_success, app_device_id)
+    VALUES (now(), p_phone_number, p_outcome, p_is_success, p_app_device_id);
 END;
 $$;
 
@@ -43,24 +62,84 @@ BEGIN
 END;
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Membership creation
+-- ---------------------------------------------------------------------------
+
+-- The counted create_membership failures of (number, device) in the window,
+-- newest first: failures of any phone row with that number, recorded for
+-- that device or for no device (version 1 rows and log_membership_attempt,
+-- which the application writes, not an attacker), rate-limit refusals
+-- excluded.
+CREATE OR REPLACE FUNCTION ecliptix_membership_failures(
+    p_phone_number text, p_app_device_id uuid, p_window interval)
+    RETURNS TABLE (attempted_at timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    RETURN QUERY
+        SELECT a.attempted_at
+        FROM membership_attempts a
+        WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
+                                    WHERE p.phone_number = p_phone_number)
+          AND (a.app_device_id = p_app_device_id OR a.app_device_id IS NULL)
+          AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
+          AND a.attempted_at > now() - p_window
+        ORDER BY a.attempted_at DESC;
+END;
+$$;
+
+-- Record one create_membership attempt against (phone, device); a counted
+-- failure that uses up the budget writes one event_log row.
+CREATE OR REPLACE FUNCTION ecliptix_record_membership_attempt(
+    p_phone_uid uuid, p_phone_number text, p_app_device_id uuid, p_outcome text,
+    p_is_success boolean)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_window interval := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_limit  integer := ecliptix_limit('membership_failures_per_window');
+    v_count  bigint;
+BEGIN
+    INSERT INTO membership_attempts
+        (phone_number_id, attempted_at, outcome, is_success, app_device_id)
+    VALUES (p_phone_uid, now(), p_outcome, p_is_success, p_app_device_id);
+    IF p_is_success OR p_outcome = 'rate_limited' THEN
+        RETURN;
+    END IF;
+    SELECT count(*) INTO v_count
+    FROM ecliptix_membership_failures(p_phone_number, p_app_device_id, v_window);
+    IF v_count = v_limit THEN
+        PERFORM ecliptix_audit('membership_creation_budget_exhausted', format(
+            'phone_number_id=%s app_device_id=%s failures=%s window_seconds=%s',
+            p_phone_uid, p_app_device_id, v_count, extract(epoch FROM v_window)::bigint));
+    END IF;
+END;
+$$;
+
+-- Version 2: failures are counted per (number, device of the flow) - or of
+-- p_app_device_id, the caller's device, when given - so a stranger's
+-- failures never block the owner's registration on the owner's device. A
+-- caller that names its device gets only a flow of that device; a verified
+-- flow creates memberships only while it is valid.
 CREATE OR REPLACE FUNCTION create_membership(
     p_flow_unique_id uuid, p_connection_id bigint, p_otp_unique_id uuid,
-    p_creation_status varchar)
+    p_creation_status varchar, p_app_device_id uuid DEFAULT NULL)
     RETURNS TABLE (membership_unique_id uuid, status text, creation_status text, outcome text)
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
-    v_phone_uid     uuid;
-    v_phone_deleted boolean;
+    f               record;
     v_device        uuid;
-    v_conn          bigint;
-    v_purpose       text;
-    v_flow_status   text;
     v_window        interval := ecliptix_limit_interval('membership_failure_window_seconds');
     v_oldest        timestamptz;
     v_minutes       bigint;
+    v_fail          text;
     v_member        uuid;
     v_m_status      text;
     v_m_creation    text;
@@ -72,30 +151,28 @@ BEGIN
         ARRAY['otp_verified', 'secure_key_set', 'passphrase_set']);
     PERFORM ecliptix_require_read_committed('create_membership');
 
-    SELECT p.unique_id, p.is_deleted, f.app_device_id, f.connection_id, f.purpose, f.status
-    INTO v_phone_uid, v_phone_deleted, v_device, v_conn, v_purpose, v_flow_status
-    FROM verification_flows f
-    JOIN phone_numbers p ON p.id = f.phone_number_id
-    WHERE f.unique_id = p_flow_unique_id AND NOT f.is_deleted;
+    SELECT p.unique_id AS phone_uid, p.phone_number, p.is_deleted AS phone_deleted,
+           fl.app_device_id, fl.connection_id, fl.purpose, fl.status, fl.expires_at
+    INTO f
+    FROM verification_flows fl
+    JOIN phone_numbers p ON p.id = fl.phone_number_id
+    WHERE fl.unique_id = p_flow_unique_id AND NOT fl.is_deleted;
 
-    IF v_phone_uid IS NULL THEN
+    IF f.phone_uid IS NULL THEN
         -- No flow, so no phone to log against.
         RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::text,
             'verification_flow_not_found'::text;
         RETURN;
     END IF;
 
-    -- Everything below (count, decide, record) is serialized per phone.
-    PERFORM ecliptix_lock(1, v_phone_uid::text);
+    -- Everything below (count, decide, record) is serialized per (number, device).
+    v_device := coalesce(p_app_device_id, f.app_device_id);
+    PERFORM ecliptix_lock(1, f.phone_number || ' ' || v_device::text);
 
     -- 1. Too many counted failures in the window: the wait is until the
     --    limit-th newest counted failure leaves the window, rounded up.
-    SELECT a.attempted_at INTO v_oldest
-    FROM membership_attempts a
-    WHERE a.phone_number_id = v_phone_uid AND NOT a.is_success AND NOT a.is_deleted
-      AND a.outcome <> 'rate_limited'
-      AND a.attempted_at > now() - v_window
-    ORDER BY a.attempted_at DESC
+    SELECT c.attempted_at INTO v_oldest
+    FROM ecliptix_membership_failures(f.phone_number, v_device, v_window) c
     OFFSET ecliptix_limit('membership_failures_per_window') - 1
     LIMIT 1;
     IF v_oldest IS NOT NULL THEN
@@ -103,34 +180,35 @@ BEGIN
         -- committed while we waited for the lock: never wait past the window.
         v_minutes := greatest(1, ceil(extract(epoch FROM
                          (v_oldest + v_window - greatest(now(), v_oldest))) / 60));
-        PERFORM log_membership_attempt(v_phone_uid, 'rate_limited', false);
+        PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
+                                                   'rate_limited', false);
         RETURN QUERY SELECT NULL::uuid, NULL::text, p_creation_status::text, v_minutes::text;
         RETURN;
     END IF;
 
-    -- 2. The flow must match the connection, be a registration, phone alive.
-    IF v_conn IS DISTINCT FROM p_connection_id OR v_conn IS NULL
-       OR v_purpose <> 'registration' OR v_phone_deleted THEN
-        PERFORM log_membership_attempt(v_phone_uid, 'verification_flow_not_found', false);
-        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::text,
-            'verification_flow_not_found'::text;
-        RETURN;
+    -- 2. The flow must be the caller's (when it says which device it is),
+    --    match the connection, be a registration, phone alive.
+    -- 3. Only a verified flow that is still valid creates a membership.
+    IF v_device <> f.app_device_id OR f.connection_id IS DISTINCT FROM p_connection_id
+       OR f.connection_id IS NULL OR f.purpose <> 'registration' OR f.phone_deleted THEN
+        v_fail := 'verification_flow_not_found';
+    ELSIF f.status <> 'verified' OR f.expires_at <= now() THEN
+        v_fail := 'verification_flow_not_verified';
     END IF;
-
-    -- 3. Only a verified flow creates a membership.
-    IF v_flow_status <> 'verified' THEN
-        PERFORM log_membership_attempt(v_phone_uid, 'verification_flow_not_verified', false);
-        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::text,
-            'verification_flow_not_verified'::text;
+    IF v_fail IS NOT NULL THEN
+        PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
+                                                   v_fail, false);
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::text, v_fail;
         RETURN;
     END IF;
 
     -- 4. Existing membership for (phone, device).
     SELECT m.unique_id, m.status, m.creation_status INTO v_member, v_m_status, v_m_creation
     FROM memberships m
-    WHERE m.phone_number_id = v_phone_uid AND m.app_device_id = v_device AND NOT m.is_deleted;
+    WHERE m.phone_number_id = f.phone_uid AND m.app_device_id = v_device AND NOT m.is_deleted;
     IF v_member IS NOT NULL THEN
-        PERFORM log_membership_attempt(v_phone_uid, 'membership_already_exists', true);
+        PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
+                                                   'membership_already_exists', true);
         RETURN QUERY SELECT v_member, v_m_status, v_m_creation, 'membership_already_exists'::text;
         RETURN;
     END IF;
@@ -138,20 +216,61 @@ BEGIN
     -- 5. Create.
     INSERT INTO memberships AS m
         (phone_number_id, app_device_id, verification_flow_id, status, creation_status)
-    VALUES (v_phone_uid, v_device, p_flow_unique_id, 'active', p_creation_status)
+    VALUES (f.phone_uid, v_device, p_flow_unique_id, 'active', p_creation_status)
     RETURNING m.unique_id, m.status, m.creation_status INTO v_member, v_m_status, v_m_creation;
 
     UPDATE otp_records r SET is_active = false
     WHERE r.unique_id = p_otp_unique_id AND r.flow_unique_id = p_flow_unique_id AND r.is_active;
 
-    PERFORM log_membership_attempt(v_phone_uid, 'created', true);
+    PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
+                                               'created', true);
+    -- The budget of (number, device) starts afresh (refusals included).
     DELETE FROM membership_attempts a
-    WHERE a.phone_number_id = v_phone_uid AND NOT a.is_success;
+    WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
+                                WHERE p.phone_number = f.phone_number)
+      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
+      AND NOT a.is_success;
 
     RETURN QUERY SELECT v_member, v_m_status, v_m_creation, 'created'::text;
 END;
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Secure key
+-- ---------------------------------------------------------------------------
+
+-- The unused, verified, still valid password_recovery flow of this device
+-- and number (any region) that a verified OTP verified, locked; NULL if none.
+CREATE OR REPLACE FUNCTION ecliptix_take_recovery_flow(p_app_device_id uuid, p_phone_number text)
+    RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_flow uuid;
+BEGIN
+    SELECT f.unique_id INTO v_flow
+    FROM verification_flows f
+    JOIN phone_numbers p ON p.id = f.phone_number_id
+    WHERE f.app_device_id = p_app_device_id AND p.phone_number = p_phone_number
+      AND NOT p.is_deleted AND NOT f.is_deleted
+      AND f.purpose = 'password_recovery' AND f.status = 'verified'
+      AND f.expires_at > now() AND f.recovery_used_at IS NULL
+      AND EXISTS (SELECT 1 FROM otp_records r
+                  WHERE r.flow_unique_id = f.unique_id AND r.status = 'verified')
+    ORDER BY f.expires_at DESC, f.id DESC
+    LIMIT 1
+    FOR UPDATE OF f;
+    IF v_flow IS NOT NULL THEN
+        UPDATE verification_flows f SET recovery_used_at = now() WHERE f.unique_id = v_flow;
+    END IF;
+    RETURN v_flow;
+END;
+$$;
+
+-- Version 2: the first key is set as in version 1; a key that is set is only
+-- replaced after a password_recovery flow of the membership's own device and
+-- number was verified (and is still valid), and that flow is used up.
 CREATE OR REPLACE FUNCTION update_membership_secure_key(
     p_membership_unique_id uuid, p_secure_key bytea)
     RETURNS TABLE (success boolean, message text, membership_unique_id uuid, status text,
@@ -162,6 +281,10 @@ CREATE OR REPLACE FUNCTION update_membership_secure_key(
 AS $$
 DECLARE
     v_phone_uid uuid;
+    v_device    uuid;
+    v_has_key   boolean;
+    v_number    text;
+    v_flow      uuid;
 BEGIN
     PERFORM ecliptix_require(p_membership_unique_id, 'p_membership_unique_id');
 
@@ -170,38 +293,174 @@ BEGIN
             NULL::text;
         RETURN;
     END IF;
+    PERFORM ecliptix_require_read_committed('update_membership_secure_key');
 
-    UPDATE memberships m
-    SET secure_key = p_secure_key, status = 'active', creation_status = 'secure_key_set'
+    -- The membership row lock serializes key changes of one membership.
+    SELECT m.phone_number_id, m.app_device_id, coalesce(length(m.secure_key), 0) > 0,
+           p.phone_number
+    INTO v_phone_uid, v_device, v_has_key, v_number
+    FROM memberships m
+    JOIN phone_numbers p ON p.unique_id = m.phone_number_id
     WHERE m.unique_id = p_membership_unique_id AND NOT m.is_deleted
-    RETURNING m.phone_number_id INTO v_phone_uid;
+    FOR UPDATE OF m;
     IF v_phone_uid IS NULL THEN
         RETURN QUERY SELECT false, 'Membership not found or deleted'::text, NULL::uuid,
             NULL::text, NULL::text;
         RETURN;
     END IF;
 
-    PERFORM log_membership_attempt(v_phone_uid, 'secure_key_updated', true);
+    IF v_has_key THEN
+        v_flow := ecliptix_take_recovery_flow(v_device, v_number);
+        IF v_flow IS NULL THEN
+            PERFORM ecliptix_audit('secure_key_change_refused', format(
+                'membership_id=%s app_device_id=%s reason=no_verified_recovery_flow',
+                p_membership_unique_id, v_device));
+            RETURN QUERY SELECT false, 'Secure key change requires a verified recovery flow'::text,
+                NULL::uuid, NULL::text, NULL::text;
+            RETURN;
+        END IF;
+    END IF;
+
+    UPDATE memberships m
+    SET secure_key = p_secure_key, status = 'active', creation_status = 'secure_key_set'
+    WHERE m.unique_id = p_membership_unique_id;
+
+    PERFORM ecliptix_record_membership_attempt(v_phone_uid, v_number, v_device,
+                                               'secure_key_updated', true);
+    IF v_flow IS NULL THEN
+        PERFORM ecliptix_audit('secure_key_set', format(
+            'membership_id=%s app_device_id=%s', p_membership_unique_id, v_device));
+    ELSE
+        PERFORM ecliptix_audit('secure_key_replaced', format(
+            'membership_id=%s app_device_id=%s recovery_flow_id=%s',
+            p_membership_unique_id, v_device, v_flow));
+    END IF;
     RETURN QUERY SELECT true, 'Secure key updated successfully'::text, p_membership_unique_id,
         'active'::text, 'secure_key_set'::text;
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION login_membership(p_phone_number varchar)
+-- ---------------------------------------------------------------------------
+-- Login
+-- ---------------------------------------------------------------------------
+-- A login "bucket" is (number, device) when the caller names the device, and
+-- the number alone (version 1) when it does not: failures, the lock and what
+-- a success clears all belong to one bucket.
+
+-- The bucket's lock: until when and since when; NULLs when there is none.
+CREATE OR REPLACE FUNCTION ecliptix_login_lock(
+    p_phone_number text, p_app_device_id uuid,
+    OUT locked_until timestamptz, OUT locked_at timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF p_app_device_id IS NULL THEN
+        SELECT l.locked_until, l.locked_at INTO locked_until, locked_at
+        FROM login_lockouts l WHERE l.phone_number = p_phone_number;
+    ELSE
+        SELECT l.locked_until, l.locked_at INTO locked_until, locked_at
+        FROM login_device_lockouts l
+        WHERE l.phone_number = p_phone_number AND l.app_device_id = p_app_device_id;
+    END IF;
+END;
+$$;
+
+-- Lock the bucket until p_until, and audit the lock-out.
+CREATE OR REPLACE FUNCTION ecliptix_login_set_lock(
+    p_phone_number text, p_app_device_id uuid, p_until timestamptz, p_failures bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    IF p_app_device_id IS NULL THEN
+        INSERT INTO login_lockouts AS l (phone_number, locked_at, locked_until)
+        VALUES (p_phone_number, now(), p_until)
+        ON CONFLICT (phone_number)
+            DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until;
+    ELSE
+        INSERT INTO login_device_lockouts AS l
+            (phone_number, app_device_id, locked_at, locked_until)
+        VALUES (p_phone_number, p_app_device_id, now(), p_until)
+        ON CONFLICT (phone_number, app_device_id)
+            DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until;
+    END IF;
+    PERFORM ecliptix_audit('login_locked_out', format(
+        'number=%L app_device_id=%s failures=%s locked_seconds=%s',
+        p_phone_number, coalesce(p_app_device_id::text, 'none'), p_failures,
+        extract(epoch FROM (p_until - now()))::bigint));
+END;
+$$;
+
+-- Clear the bucket: its failed attempts and its lock.
+CREATE OR REPLACE FUNCTION ecliptix_login_clear(p_phone_number text, p_app_device_id uuid)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    DELETE FROM login_attempts a
+    WHERE a.phone_number = p_phone_number AND NOT a.is_success
+      AND a.app_device_id IS NOT DISTINCT FROM p_app_device_id;
+    IF p_app_device_id IS NULL THEN
+        DELETE FROM login_lockouts l WHERE l.phone_number = p_phone_number;
+    ELSE
+        DELETE FROM login_device_lockouts l
+        WHERE l.phone_number = p_phone_number AND l.app_device_id = p_app_device_id;
+    END IF;
+END;
+$$;
+
+-- What a login of this number finds, first match wins.
+CREATE OR REPLACE FUNCTION ecliptix_login_evaluate(p_phone_number text,
+    OUT outcome text, OUT membership_unique_id uuid, OUT status text, OUT secure_key bytea)
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_found boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM phone_numbers p
+                   WHERE p.phone_number = p_phone_number AND NOT p.is_deleted) THEN
+        outcome := 'phone_number_not_found';
+        RETURN;
+    END IF;
+    SELECT true, m.unique_id, m.status, m.secure_key
+    INTO v_found, membership_unique_id, status, secure_key
+    FROM memberships m
+    JOIN phone_numbers p ON p.unique_id = m.phone_number_id
+    WHERE p.phone_number = p_phone_number AND NOT p.is_deleted AND NOT m.is_deleted
+    ORDER BY m.created_at DESC, m.id DESC
+    LIMIT 1;
+    IF v_found IS NULL THEN
+        outcome := 'membership_not_found';
+    ELSIF secure_key IS NULL OR length(secure_key) = 0 THEN
+        outcome := 'secure_key_not_set';
+    ELSIF status <> 'active' THEN
+        outcome := 'inactive_membership';
+    ELSE
+        outcome := 'success';
+    END IF;
+END;
+$$;
+
+-- Version 2: with p_app_device_id, failures and the lock are kept per
+-- (number, device), so failures from other devices never lock this one;
+-- without it, version 1's per-number behaviour (over attempts that name no
+-- device).
+CREATE OR REPLACE FUNCTION login_membership(p_phone_number varchar,
+    p_app_device_id uuid DEFAULT NULL)
     RETURNS TABLE (membership_unique_id uuid, status text, outcome text, secure_key bytea)
     LANGUAGE plpgsql
     SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 DECLARE
-    v_locked_until timestamptz;
-    v_locked_at    timestamptz;
-    v_failures     bigint;
-    v_outcome      text;
-    v_found        boolean;
-    v_member       uuid;
-    v_m_status     text;
-    v_key          bytea;
+    v_lock     record;
+    v_until    timestamptz;
+    v_failures bigint;
+    r          record;
 BEGIN
     -- 0. No number: no lock, nothing logged.
     IF p_phone_number IS NULL OR p_phone_number = '' THEN
@@ -212,81 +471,53 @@ BEGIN
     PERFORM ecliptix_check_phone_number(p_phone_number, 'p_phone_number');
     PERFORM ecliptix_require_read_committed('login_membership');
 
-    -- Every login of this number is serialized: at most the limit of
+    -- Every login of this bucket is serialized: at most the limit of
     -- failures can be evaluated before the lock is written.
-    PERFORM ecliptix_lock(2, p_phone_number);
+    PERFORM ecliptix_lock(2, CASE WHEN p_app_device_id IS NULL THEN p_phone_number
+                                  ELSE p_phone_number || ' ' || p_app_device_id::text END);
 
     -- 1./2. Lock state. The time left is counted from the later of now()
     -- (this transaction's start) and the lock's start, so a call that began
     -- before the lock was written while it waited is never told more than
     -- the lockout length.
-    SELECT l.locked_until, l.locked_at INTO v_locked_until, v_locked_at
-    FROM login_lockouts l WHERE l.phone_number = p_phone_number;
-    IF v_locked_until > now() THEN
+    SELECT * INTO v_lock FROM ecliptix_login_lock(p_phone_number, p_app_device_id);
+    IF v_lock.locked_until > now() THEN
         RETURN QUERY SELECT NULL::uuid, NULL::text,
-            ceil(extract(epoch FROM (v_locked_until - greatest(now(), v_locked_at))) / 60)
-                ::bigint::text,
+            ceil(extract(epoch FROM (v_lock.locked_until - greatest(now(), v_lock.locked_at)))
+                 / 60)::bigint::text,
             NULL::bytea;
         RETURN;
-    ELSIF v_locked_until IS NOT NULL THEN
+    ELSIF v_lock.locked_until IS NOT NULL THEN
         -- The lock has ended: clear it and the failures it counted. Nothing
-        -- is logged while locked, so those are all the number's failures so
+        -- is logged while locked, so those are all the bucket's failures so
         -- far (not filtered by time, so that moving only the lock's stored
         -- times back behaves like time passing).
-        DELETE FROM login_attempts a
-        WHERE a.phone_number = p_phone_number AND NOT a.is_success;
-        DELETE FROM login_lockouts l WHERE l.phone_number = p_phone_number;
+        PERFORM ecliptix_login_clear(p_phone_number, p_app_device_id);
     END IF;
 
     -- 3. Too many failures in the window: lock (this call is not logged).
     SELECT count(*) INTO v_failures
     FROM login_attempts a
     WHERE a.phone_number = p_phone_number AND NOT a.is_success
+      AND a.app_device_id IS NOT DISTINCT FROM p_app_device_id
       AND a.attempted_at > now() - ecliptix_limit_interval('login_failure_window_seconds');
     IF v_failures >= ecliptix_limit('login_failures_per_window') THEN
-        v_locked_until := now() + ecliptix_limit_interval('login_lockout_seconds');
-        INSERT INTO login_lockouts AS l (phone_number, locked_at, locked_until)
-        VALUES (p_phone_number, now(), v_locked_until)
-        ON CONFLICT (phone_number)
-            DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until;
+        v_until := now() + ecliptix_limit_interval('login_lockout_seconds');
+        PERFORM ecliptix_login_set_lock(p_phone_number, p_app_device_id, v_until, v_failures);
         RETURN QUERY SELECT NULL::uuid, NULL::text,
-            ceil(extract(epoch FROM (v_locked_until - now())) / 60)::bigint::text, NULL::bytea;
+            ceil(extract(epoch FROM (v_until - now())) / 60)::bigint::text, NULL::bytea;
         RETURN;
     END IF;
 
-    -- 4. Evaluate.
-    IF NOT EXISTS (SELECT 1 FROM phone_numbers p
-                   WHERE p.phone_number = p_phone_number AND NOT p.is_deleted) THEN
-        v_outcome := 'phone_number_not_found';
+    -- 4. Evaluate. 5. Record.
+    SELECT * INTO r FROM ecliptix_login_evaluate(p_phone_number);
+    IF r.outcome = 'success' THEN
+        PERFORM log_login_attempt(p_phone_number, 'success', true, p_app_device_id);
+        PERFORM ecliptix_login_clear(p_phone_number, p_app_device_id);
+        RETURN QUERY SELECT r.membership_unique_id, r.status, r.outcome, r.secure_key;
     ELSE
-        SELECT true, m.unique_id, m.status, m.secure_key
-        INTO v_found, v_member, v_m_status, v_key
-        FROM memberships m
-        JOIN phone_numbers p ON p.unique_id = m.phone_number_id
-        WHERE p.phone_number = p_phone_number AND NOT p.is_deleted AND NOT m.is_deleted
-        ORDER BY m.created_at DESC, m.id DESC
-        LIMIT 1;
-        IF v_found IS NULL THEN
-            v_outcome := 'membership_not_found';
-        ELSIF v_key IS NULL OR length(v_key) = 0 THEN
-            v_outcome := 'secure_key_not_set';
-        ELSIF v_m_status <> 'active' THEN
-            v_outcome := 'inactive_membership';
-        ELSE
-            v_outcome := 'success';
-        END IF;
-    END IF;
-
-    -- 5. Record.
-    IF v_outcome = 'success' THEN
-        PERFORM log_login_attempt(p_phone_number, 'success', true);
-        DELETE FROM login_attempts a
-        WHERE a.phone_number = p_phone_number AND NOT a.is_success;
-        DELETE FROM login_lockouts l WHERE l.phone_number = p_phone_number;
-        RETURN QUERY SELECT v_member, v_m_status, v_outcome, v_key;
-    ELSE
-        PERFORM log_login_attempt(p_phone_number, v_outcome, false);
-        RETURN QUERY SELECT NULL::uuid, NULL::text, v_outcome, NULL::bytea;
+        PERFORM log_login_attempt(p_phone_number, r.outcome, false, p_app_device_id);
+        RETURN QUERY SELECT NULL::uuid, NULL::text, r.outcome, NULL::bytea;
     END IF;
 END;
 $$;

@@ -1,18 +1,29 @@
-"""Running scripts through an engine: one transaction per script with its history row."""
+"""Running scripts through an engine: one transaction per script with its history row.
+
+api.migrate plans under the lock, then calls run_script for each script:
+it opens the engine's transaction, runs the statements through it, adds the
+history row and commits. What it says is what the database gets; which of
+it shares a round trip is the engine's to say (engines/postgres/transaction.py).
+A failing statement becomes the MigrationError naming file and line
+(_failure), a refused COMMIT the one naming the script (committing).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from persistor.core.no_transaction import first_keyword, needs_no_transaction
 from persistor.core.resume import progress_checksum, resume_point
 from persistor.core.scripts import ScriptFile, ScriptKind
 from persistor.core.source import ExpandedScript
-from persistor.core.splitter import SplitError, Statement, split_statements
 from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRow, StatementFailed
 from persistor.errors import MigrationError, Problem, SourceLocation
+
+if TYPE_CHECKING:
+    from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
 
@@ -43,6 +54,10 @@ def prepare(
 
 
 def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
+    # Loaded here, not at import: a migrate with nothing to do never splits.
+    from persistor.core.no_transaction import needs_no_transaction
+    from persistor.core.splitter import SplitError, split_statements
+
     try:
         statements = tuple(
             split_statements(source.text, "sqlite" if dialect == "sqlite" else "postgresql")
@@ -77,6 +92,8 @@ def _prepare_sqlite(
     # The SQLite migration lock is the run's own write transaction, so every
     # statement runs inside it, and SQLite refuses VACUUM there: say so
     # before anything runs rather than fail half way through the run.
+    from persistor.core.no_transaction import first_keyword
+
     for stmt in statements:
         if first_keyword(stmt.text) == "vacuum":
             return Problem(
@@ -119,14 +136,26 @@ def _row(
     )
 
 
-def commit_failure(what: str, exc: StatementFailed, kept: str) -> MigrationError:
-    """Return the error for a transaction that failed at COMMIT (a deferred constraint, say)."""
-    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-    message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
-    if exc.detail:
-        message += "\n" + exc.detail
-    message += f"\n{kept}; fix it and run migrate again."
-    return MigrationError(message, script=what, sqlstate=exc.sqlstate, server_message=exc.message)
+@contextmanager
+def committing(what: str, kept: Callable[[], str]) -> Iterator[None]:
+    """Turn a COMMIT the database refuses inside into the MigrationError that names `what`.
+
+    The one place a refused COMMIT (what only COMMIT checks, such as a
+    deferred constraint) becomes a migration failure: a script's own
+    transaction here, a whole run's (SQLite, --single-transaction) in
+    api.migrate. `kept` says what survived, asked when it happens.
+    """
+    try:
+        yield
+    except StatementFailed as exc:
+        state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+        message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
+        if exc.detail:
+            message += "\n" + exc.detail
+        message += f"\n{kept()}; fix it and run migrate again."
+        raise MigrationError(
+            message, script=what, sqlstate=exc.sqlstate, server_message=exc.message
+        ) from None
 
 
 def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
@@ -151,25 +180,21 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
 
 def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Apply one script and record it; return its execution time in milliseconds."""
+    if not script.transactional:
+        return _run_outside_transaction(engine, script, rank)
     started = time.perf_counter()
-    if script.transactional:
-        try:
-            with engine.transaction():
-                engine.prepare_script()
-                _execute_all(engine, script, script.statements)
-                elapsed = int((time.perf_counter() - started) * 1000)
-                engine.insert_history(_row(script, rank, elapsed, True))
-        except StatementFailed as exc:  # the statements ran: it failed as it committed
-            raise commit_failure(
-                script.file.name, exc, "Nothing of this script was applied"
-            ) from None
-        return elapsed
-    return _run_outside_transaction(engine, script, rank, started)
+    with engine.transaction() as tx:  # PostgreSQL: BEGIN goes with the first statement
+        tx.reset_search_path()
+        for stmt in script.statements:
+            _execute(tx.execute, script, stmt)
+        elapsed = _ms_since(started)
+        tx.insert_history(_row(script, rank, elapsed, True))
+        with committing(script.file.name, lambda: "Nothing of this script was applied"):
+            tx.commit()  # PostgreSQL: the history row, the lock's fence and COMMIT at once
+    return elapsed
 
 
-def _run_outside_transaction(
-    engine: Engine, script: PreparedScript, rank: int, started: float
-) -> int:
+def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Run a no-transaction script statement by statement, recording progress as it goes.
 
     A row with success = false and the count of completed statements is
@@ -177,29 +202,33 @@ def _run_outside_transaction(
     killed midway looks like a failure at the statement that was running:
     the next migrate resumes there instead of repeating what already ran.
     """
-    engine.prepare_script()
-    with engine.transaction():
+    started = time.perf_counter()
+    engine.reset_search_path()
+    with engine.transaction() as tx:
         if script.replaces is not None:
-            engine.delete_history([script.replaces])
-        engine.insert_history(_row(script, rank, 0, False, done=script.start))
+            tx.delete_history([script.replaces])
+        tx.insert_history(_row(script, rank, 0, False, done=script.start))
+        tx.commit()
     for index in range(script.start, len(script.statements)):
         stmt = script.statements[index]
         engine.check_lock()
-        try:
-            engine.execute(stmt.text)
-        except StatementFailed as exc:
-            raise _failure(script, stmt, exc) from None
-        engine.update_checksum(rank, progress_checksum(script.statements, index + 1))
-    elapsed = int((time.perf_counter() - started) * 1000)
-    with engine.transaction():
-        engine.delete_history([rank])
-        engine.insert_history(_row(script, rank, elapsed, True))
+        _execute(engine.execute, script, stmt)
+        engine.record_progress(rank, progress_checksum(script.statements, index + 1))
+    elapsed = _ms_since(started)
+    with engine.transaction() as tx:
+        tx.delete_history([rank])
+        tx.insert_history(_row(script, rank, elapsed, True))
+        tx.commit()
     return elapsed
 
 
-def _execute_all(engine: Engine, script: PreparedScript, statements: Sequence[Statement]) -> None:
-    for stmt in statements:
-        try:
-            engine.execute(stmt.text)
-        except StatementFailed as exc:
-            raise _failure(script, stmt, exc) from None
+def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:
+    """Run one statement of a script; a failure becomes the MigrationError naming file and line."""
+    try:
+        execute(stmt.text)
+    except StatementFailed as exc:
+        raise _failure(script, stmt, exc) from None
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from persistor.engines.base import Engine
 from persistor.errors import UsageError
-from persistor.settings import DEFAULT_LOCK_LEASE
 from persistor.urls import POSTGRES_SCHEMES, mask_url, scheme_of, sqlite_path
 
 
@@ -12,12 +11,15 @@ def open_engine(
     url: str,
     schema: str | None,
     history_table: str,
-    connect_timeout: int = 10,
-    lock_mode: str = "session",
-    lock_lease: float = DEFAULT_LOCK_LEASE,
+    *,
+    connect_timeout: int,
+    lock_mode: str,
+    lock_lease: float,
     create: bool = True,
 ) -> Engine:
     """Connect to the database a URL names, with the engine for its scheme.
+
+    The settings come validated from `persistor.settings` (defaults live there).
 
     create=False: a database that does not exist yet is not made (only SQLite
     would make one just by opening it); the engine reads as empty instead.
@@ -26,7 +28,14 @@ def open_engine(
     if scheme in POSTGRES_SCHEMES:
         from persistor.engines.postgres import PostgresEngine
 
-        return PostgresEngine(url, schema, history_table, connect_timeout, lock_mode, lock_lease)
+        return PostgresEngine(
+            url,
+            schema,
+            history_table,
+            connect_timeout=connect_timeout,
+            lock_mode=lock_mode,
+            lock_lease=lock_lease,
+        )
     if scheme == "sqlite":
         from persistor.engines.sqlite import SqliteEngine
 

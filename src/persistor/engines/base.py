@@ -114,13 +114,49 @@ def wait_for_lock(
         delay = min(delay * 2, max_delay)
 
 
+class Transaction(abc.ABC):
+    """One open transaction (a savepoint inside another): what runs through it commits together.
+
+    An engine may hold part of it back for a later round trip: PostgreSQL
+    sends BEGIN with the first statement and the history writes with COMMIT
+    (engines/postgres/transaction.py), so a history write can fail only at commit().
+    Nothing is committed before commit() returns.
+    """
+
+    @abc.abstractmethod
+    def reset_search_path(self) -> None:
+        """Start the next script from the target schema, whatever an earlier one set."""
+
+    @abc.abstractmethod
+    def execute(self, statement: str) -> None:
+        """Run one statement; raise StatementFailed with the server's diagnostics."""
+
+    @abc.abstractmethod
+    def insert_history(self, row: NewHistoryRow) -> None:
+        """Append a history row."""
+
+    @abc.abstractmethod
+    def delete_history(self, ranks: Sequence[int]) -> None:
+        """Delete history rows by rank."""
+
+    @abc.abstractmethod
+    def update_checksum(self, rank: int, checksum: str) -> None:
+        """Set the stored checksum of one history row."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Commit (release the savepoint); raise StatementFailed if the database refuses.
+
+        A refusal is what only COMMIT checks, such as a deferred constraint;
+        the transaction is rolled back by then.
+        """
+
+
 class Engine(abc.ABC):
     """A connection to one database, with the operations the migrator needs."""
 
     name: ClassVar[str]
     dialect: ClassVar[Literal["postgresql", "sqlite"]]
-    # Whether DDL commits with the transaction, so a script and its history row are atomic.
-    transactional_ddl: ClassVar[bool] = True
 
     def __init__(self, schema: str | None, history_table: str) -> None:
         self.schema = schema or self.default_schema
@@ -144,22 +180,6 @@ class Engine(abc.ABC):
     def lock(self, timeout: float, on_wait: WaitCallback) -> AbstractContextManager[None]:
         """Hold the migration lock for this schema and history table while inside."""
 
-    @abc.abstractmethod
-    def read_history(self) -> list[HistoryRow]:
-        """Return the history rows in rank order; empty when the table does not exist."""
-
-    @abc.abstractmethod
-    def ensure_history(self) -> None:
-        """Create the schema and the history table when missing (inside the lock)."""
-
-    @abc.abstractmethod
-    def transaction(self) -> AbstractContextManager[None]:
-        """Run the block in one transaction: commit on success, roll back on error."""
-
-    @abc.abstractmethod
-    def prepare_script(self) -> None:
-        """Reset session state (search path) before a script's statements run."""
-
     def lock_holder(self) -> str | None:
         """Return who holds the migration lock right now, without waiting; None if nobody.
 
@@ -169,24 +189,34 @@ class Engine(abc.ABC):
         return None
 
     def check_lock(self) -> None:
-        """Raise LockLostError if this migrator no longer holds the lock (leased locks only)."""
+        """Raise LockLostError if this migrator no longer holds the lock."""
         return None
 
     @abc.abstractmethod
+    def read_history(self) -> list[HistoryRow]:
+        """Return the history rows in rank order; empty when the table does not exist."""
+
+    @abc.abstractmethod
+    def ensure_history(self) -> None:
+        """Create the schema and the history table when missing (inside the lock)."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Open a transaction (a savepoint inside another); it rolls back unless committed."""
+
+    # Outside any transaction: a no-transaction script, statement by statement.
+
+    @abc.abstractmethod
+    def reset_search_path(self) -> None:
+        """Start a script that runs outside a transaction from the target schema."""
+
+    @abc.abstractmethod
     def execute(self, statement: str) -> None:
-        """Run one statement; raise StatementFailed with the server's diagnostics."""
+        """Run one statement on its own, committed at once; raise StatementFailed."""
 
     @abc.abstractmethod
-    def insert_history(self, row: NewHistoryRow) -> None:
-        """Append a history row."""
-
-    @abc.abstractmethod
-    def delete_history(self, ranks: Sequence[int]) -> None:
-        """Delete history rows by rank."""
-
-    @abc.abstractmethod
-    def update_checksum(self, rank: int, checksum: str) -> None:
-        """Set the stored checksum of one history row."""
+    def record_progress(self, rank: int, checksum: str) -> None:
+        """Set the checksum of one history row at once (a no-transaction script's progress)."""
 
     @abc.abstractmethod
     def clean(self) -> list[str]:

@@ -20,6 +20,7 @@ from persistor.engines.base import (
     NewHistoryRow,
     ServerInfo,
     StatementFailed,
+    Transaction,
     WaitCallback,
     wait_for_lock,
 )
@@ -35,7 +36,6 @@ class SqliteEngine(Engine):
 
     name: ClassVar[str] = "sqlite"
     dialect: ClassVar[Literal["postgresql", "sqlite"]] = "sqlite"
-    transactional_ddl: ClassVar[bool] = True
 
     def __init__(
         self, path: str, schema: str | None, history_table: str, create: bool = True
@@ -99,7 +99,7 @@ class SqliteEngine(Engine):
             # Every script ran in a savepoint that rolled itself back on error,
             # so what is left is exactly the scripts that succeeded: keep them.
             if self.conn.in_transaction:
-                self._commit()
+                _commit(self.conn)
 
     def read_history(self) -> list[HistoryRow]:
         row = self.conn.execute(
@@ -148,48 +148,64 @@ class SqliteEngine(Engine):
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self._commit()
-            return
-        self._savepoints += 1
-        name = f"persistor_{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
-            raise
+    def transaction(self) -> Iterator[Transaction]:
+        # Under the lock (the run's own transaction) every transaction is a savepoint.
+        if self.conn.in_transaction:
+            self._savepoints += 1
+            tx = _SqliteTransaction(self.conn, self._table, f"persistor_{self._savepoints}")
         else:
-            self.conn.execute(f"RELEASE {name}")
-
-    def _commit(self) -> None:
-        # SQLite checks deferred foreign keys only here, for the whole transaction.
+            tx = _SqliteTransaction(self.conn, self._table, None)
         try:
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
-            raise _statement_failed(exc) from None
+            yield tx
+        finally:
+            if not tx.finished:
+                tx.rollback()
 
-    def prepare_script(self) -> None:
+    def reset_search_path(self) -> None:
         return None
 
     def execute(self, statement: str) -> None:
+        _execute(self.conn, statement)
+
+    def record_progress(self, rank: int, checksum: str) -> None:
+        _update_checksum(self.conn, self._table, rank, checksum)
+
+    def clean(self) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT type, name FROM {_quote(self.schema)}.sqlite_master "
+            "WHERE name NOT LIKE 'sqlite_%' AND type IN ('table', 'view') ORDER BY name"
+        ).fetchall()
+        self.conn.execute("PRAGMA foreign_keys = OFF")
         try:
-            self.conn.execute(statement)
-        except sqlite3.Error as exc:
-            raise _statement_failed(exc) from None
+            with self.transaction() as tx:
+                for kind, name in rows:
+                    self.conn.execute(
+                        f"DROP {kind.upper()} IF EXISTS {_quote(self.schema)}.{_quote(name)}"
+                    )
+                tx.commit()
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        return [str(name) for _, name in rows]
+
+
+class _SqliteTransaction(Transaction):
+    """BEGIN IMMEDIATE, or a savepoint inside a transaction; every statement runs at once."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, savepoint: str | None) -> None:
+        self._conn = conn
+        self._table = table
+        self._savepoint = savepoint
+        self.finished = False
+        conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
+
+    def reset_search_path(self) -> None:
+        return None
+
+    def execute(self, statement: str) -> None:
+        _execute(self._conn, statement)
 
     def insert_history(self, row: NewHistoryRow) -> None:
-        self.conn.execute(
+        self._conn.execute(
             f"INSERT INTO {self._table} (installed_rank, version, description, type, script, "
             "checksum, installed_by, installed_at, execution_time_ms, success) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -208,30 +224,48 @@ class SqliteEngine(Engine):
         )
 
     def delete_history(self, ranks: Sequence[int]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             f"DELETE FROM {self._table} WHERE installed_rank = ?", [(r,) for r in ranks]
         )
 
     def update_checksum(self, rank: int, checksum: str) -> None:
-        self.conn.execute(
-            f"UPDATE {self._table} SET checksum = ? WHERE installed_rank = ?", (checksum, rank)
-        )
+        _update_checksum(self._conn, self._table, rank, checksum)
 
-    def clean(self) -> list[str]:
-        rows = self.conn.execute(
-            f"SELECT type, name FROM {_quote(self.schema)}.sqlite_master "
-            "WHERE name NOT LIKE 'sqlite_%' AND type IN ('table', 'view') ORDER BY name"
-        ).fetchall()
-        self.conn.execute("PRAGMA foreign_keys = OFF")
-        try:
-            with self.transaction():
-                for kind, name in rows:
-                    self.conn.execute(
-                        f"DROP {kind.upper()} IF EXISTS {_quote(self.schema)}.{_quote(name)}"
-                    )
-        finally:
-            self.conn.execute("PRAGMA foreign_keys = ON")
-        return [str(name) for _, name in rows]
+    def commit(self) -> None:
+        self.finished = True
+        if self._savepoint:
+            self._conn.execute(f"RELEASE {self._savepoint}")
+        else:
+            _commit(self._conn)
+
+    def rollback(self) -> None:
+        """Undo everything since BEGIN or the savepoint."""
+        self.finished = True
+        if self._savepoint:
+            self._conn.execute(f"ROLLBACK TO {self._savepoint}")
+            self._conn.execute(f"RELEASE {self._savepoint}")
+        else:
+            self._conn.execute("ROLLBACK")
+
+
+def _execute(conn: sqlite3.Connection, statement: str) -> None:
+    try:
+        conn.execute(statement)
+    except sqlite3.Error as exc:
+        raise _statement_failed(exc) from None
+
+
+def _update_checksum(conn: sqlite3.Connection, table: str, rank: int, checksum: str) -> None:
+    conn.execute(f"UPDATE {table} SET checksum = ? WHERE installed_rank = ?", (checksum, rank))
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    # SQLite checks deferred foreign keys only here, for the whole transaction.
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        raise _statement_failed(exc) from None
 
 
 def _statement_failed(exc: sqlite3.Error) -> StatementFailed:

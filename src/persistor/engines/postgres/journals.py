@@ -9,25 +9,20 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import ForeignJournal, NewHistoryRow
+from persistor.engines.postgres.catalog import readable_table_exists
 
 # DbUp records embedded-resource names such as 'Ecliptix.Migrations.V001__Baseline.sql'.
 _DBUP_VERSION_RE = re.compile(r"V([0-9]+(?:[._][0-9]+)*)__(.+?)(?:\.sql)?$", re.IGNORECASE)
 
 
-def _table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-        (schema, table),
-    ).fetchone()
-    return row is not None
-
-
 def read_foreign_journal(conn: psycopg.Connection[Any], schema: str) -> ForeignJournal | None:
     """Return Flyway's or DbUp's history rows from the schema, if either table exists."""
-    if _table_exists(conn, schema, "flyway_schema_history"):
+    # Only tables this role may read count: another tool's table it cannot
+    # read is not a history it could adopt.
+    if readable_table_exists(conn, schema, "flyway_schema_history"):
         return _read_flyway(conn, schema)
     for table in ("SchemaVersions", "schemaversions"):
-        if _table_exists(conn, schema, table):
+        if readable_table_exists(conn, schema, table):
             return _read_dbup(conn, schema, table)
     return None
 

@@ -8,6 +8,9 @@
   It works through PgBouncer in transaction pooling, where session state
   (advisory locks, SET) does not stay with the client. A killed migrator's
   lease runs out after `lease` seconds.
+
+Both yield a `Fence`: the statement every COMMIT carries so that nothing
+commits once the lock is no longer this migrator's, and how to say why.
 """
 
 from __future__ import annotations
@@ -21,15 +24,32 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from persistor.engines.base import WaitCallback, wait_for_lock
-from persistor.engines.pgcatalog import ensure_schema, table_exists
-from persistor.errors import SharedSessionError
-from persistor.settings import DEFAULT_LOCK_LEASE
+from persistor.engines.postgres.catalog import ensure_schema, table_exists
+from persistor.errors import LockLostError, SharedSessionError
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a held lock gives every commit: a statement that fails unless the lock is still ours.
+
+    `statement` goes just before each COMMIT (and alone before each statement
+    of a no-transaction script). It fails with division_by_zero when this
+    migrator no longer holds the lock; `lost()` is then the error that says
+    why. After a statement fails, `still_held()` asks (on another connection)
+    whether the lock was lost meanwhile: then the failure most likely comes
+    from another migrator having done the work, not from the script.
+    """
+
+    statement: str
+    lost: Callable[[], LockLostError]
+    still_held: Callable[[], bool]
 
 
 def lock_key(schema: str, history_table: str) -> int:
@@ -41,8 +61,28 @@ def lock_key(schema: str, history_table: str) -> int:
 @contextmanager
 def advisory_lock(
     conn: psycopg.Connection[Any], key: int, timeout: float, on_wait: WaitCallback
-) -> Iterator[int]:
-    """Hold a session advisory lock while inside; yields the pid of the server session holding it.
+) -> Iterator[Fence]:
+    """Hold a session advisory lock while inside; yields the fence of the session holding it.
+
+    The lock belongs to one server session. A transaction pooler (or a reset
+    connection) can run later transactions on another, which the lock does
+    not cover: the fence makes such a commit fail instead of going through.
+    """
+    pid = _take_advisory(conn, key, timeout, on_wait)
+    try:
+        yield Fence(
+            f"SELECT 1 / (pg_backend_pid() = {pid:d})::int",
+            partial(_session_moved, pid),
+            lambda: True,  # only a move to another session loses it, and the fence sees that
+        )
+    finally:
+        _release_advisory(conn, key, pid, on_wait)
+
+
+def _take_advisory(
+    conn: psycopg.Connection[Any], key: int, timeout: float, on_wait: WaitCallback
+) -> int:
+    """Wait for the advisory lock; return the pid of the server session that granted it.
 
     Advisory locks are re-entrant per server session, so a session that
     already holds ours before we asked is shared with another client: a
@@ -54,14 +94,11 @@ def advisory_lock(
         f"{_key_match(key)} AND pid = pg_backend_pid()) "
         f"THEN NULL ELSE pg_try_advisory_lock({key:d}) END, pg_backend_pid()"
     ).encode()
-
-    taken_on: list[int] = []  # the server pid that granted the lock
+    taken_on: list[int] = []
 
     def try_once() -> bool:
         row = conn.execute(attempt).fetchone()
         assert row is not None
-        if row[0]:
-            taken_on.append(row[1])
         if row[0] is None:
             raise SharedSessionError(
                 f"the server session this connection landed on (pid {row[1]}) already holds the "
@@ -70,30 +107,45 @@ def advisory_lock(
                 "advisory lock cannot keep migrators apart. Use --lock-mode table "
                 "(PERSISTOR_LOCK_MODE=table), or connect to PostgreSQL directly"
             )
+        if row[0]:
+            taken_on.append(row[1])
         return bool(row[0])
 
     def holder() -> str:
         return advisory_holder(conn, key) or "another session"
 
     wait_for_lock(try_once, holder, timeout, on_wait)
-    try:
-        yield taken_on[0]
-    finally:
-        if not conn.closed:
-            # if the session is gone, the lock went with it
-            with contextlib.suppress(psycopg.Error):
-                row = conn.execute(
-                    f"SELECT pg_advisory_unlock({key:d}), pg_backend_pid()".encode()
-                ).fetchone()
-                if row is not None and not row[0]:
-                    on_wait(
-                        f"warning: the migration lock, taken on server session pid {taken_on[0]}, "
-                        f"was not held by this connection's session (pid {row[1]}) at the end: "
-                        "a transaction pooler (or a server connection reset) moved this migrator "
-                        "to another session, so the lock did not keep other migrators out, and "
-                        f"pid {taken_on[0]} may hold it still. Use --lock-mode table behind a "
-                        "transaction pooler"
-                    )
+    return taken_on[0]
+
+
+def _release_advisory(
+    conn: psycopg.Connection[Any], key: int, pid: int, on_wait: WaitCallback
+) -> None:
+    if conn.closed:
+        return  # the session is gone, and the lock went with it
+    with contextlib.suppress(psycopg.Error):
+        row = conn.execute(
+            f"SELECT pg_advisory_unlock({key:d}), pg_backend_pid()".encode()
+        ).fetchone()
+        if row is not None and not row[0]:
+            on_wait(
+                f"warning: the migration lock, taken on server session pid {pid}, "
+                f"was not held by this connection's session (pid {row[1]}) at the end: "
+                "a transaction pooler (or a server connection reset) moved this migrator "
+                "to another session, so the lock did not keep other migrators out, and "
+                f"pid {pid} may hold it still. Use --lock-mode table behind a "
+                "transaction pooler"
+            )
+
+
+def _session_moved(pid: int) -> LockLostError:
+    return LockLostError(
+        f"lost the migration lock: it is held by server session pid {pid}, but this "
+        "transaction ran on another one, where the lock does not keep other migrators out: "
+        "a transaction pooler (or a reset server connection) moved this migrator between "
+        "server sessions. Nothing more was committed. Use --lock-mode table behind a "
+        "transaction pooler, then run migrate again"
+    )
 
 
 def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
@@ -125,14 +177,6 @@ def _key_match(key: int, alias: str = "") -> str:
     )
 
 
-@dataclass(frozen=True)
-class HeldTableLock:
-    """A held table lock: the fencing statement, and a way to ask if it is still ours."""
-
-    fence: str
-    still_held: Callable[[], bool]
-
-
 @contextmanager
 def table_lock(
     conn: psycopg.Connection[Any],
@@ -141,50 +185,26 @@ def table_lock(
     table: str,
     timeout: float,
     on_wait: WaitCallback,
-    lease: float = DEFAULT_LOCK_LEASE,
-) -> Iterator[HeldTableLock]:
+    lease: float,
+) -> Iterator[Fence]:
     """Hold the lock row of a lock table while inside, renewing its lease.
 
-    Yields the fencing statement, sent just before each COMMIT: it fails
-    (division by zero) unless this migrator still owns the lock row, and holds
-    a share lock on that row until the commit, so nobody can take the lock
-    over in between. A migrator stalled past its lease therefore commits
-    nothing more once another has taken over.
+    The fence reads the lock row FOR SHARE: it fails unless this migrator
+    still owns the row, and holds the row until the commit, so nobody can
+    take the lock over in between. A migrator stalled past its lease
+    therefore commits nothing more once another has taken over.
     """
     name = sql.Identifier(schema, table)
     _create_lock_table(conn, schema, name)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    claim = sql.SQL(
-        "INSERT INTO {t} AS l (id, owner, acquired_at, expires_at) "
-        "VALUES (1, {o}, now(), now() + {lease} * interval '1 second') "
-        "ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, acquired_at = now(), "
-        "expires_at = EXCLUDED.expires_at WHERE l.expires_at < now() RETURNING owner"
-    ).format(t=name, o=sql.Literal(owner), lease=sql.Literal(lease))
-
-    def try_once() -> bool:
-        return conn.execute(claim).fetchone() is not None
-
-    def holder() -> str:
-        return table_lock_holder(conn, schema, table) or "another migrator"
-
-    wait_for_lock(try_once, holder, timeout, on_wait)
+    _claim_lock_row(conn, schema, table, owner, lease, timeout, on_wait)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(connect, name, owner, lease, stop), daemon=True
     )
     beat.start()
-    fence = sql.SQL(
-        "SELECT 1 / count(*) FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
-    ).format(name, sql.Literal(owner))
-    check = sql.SQL("SELECT 1 FROM {} WHERE id = 1 AND owner = {}").format(name, sql.Literal(owner))
-
-    def still_held() -> bool:
-        # On its own connection: the main one may be inside a failed transaction.
-        with connect() as other:
-            return other.execute(check).fetchone() is not None
-
     try:
-        yield HeldTableLock(fence.as_string(conn), still_held)
+        yield _row_fence(conn, connect, name, owner)
     finally:
         stop.set()
         beat.join(timeout=5)
@@ -195,6 +215,58 @@ def table_lock(
                         name, sql.Literal(owner)
                     )
                 )
+
+
+def _claim_lock_row(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    table: str,
+    owner: str,
+    lease: float,
+    timeout: float,
+    on_wait: WaitCallback,
+) -> None:
+    """Wait until the lock row is ours: absent, or its lease ran out."""
+    claim = sql.SQL(
+        "INSERT INTO {t} AS l (id, owner, acquired_at, expires_at) "
+        "VALUES (1, {o}, now(), now() + {lease} * interval '1 second') "
+        "ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, acquired_at = now(), "
+        "expires_at = EXCLUDED.expires_at WHERE l.expires_at < now() RETURNING owner"
+    ).format(t=sql.Identifier(schema, table), o=sql.Literal(owner), lease=sql.Literal(lease))
+
+    def try_once() -> bool:
+        return conn.execute(claim).fetchone() is not None
+
+    def holder() -> str:
+        return table_lock_holder(conn, schema, table) or "another migrator"
+
+    wait_for_lock(try_once, holder, timeout, on_wait)
+
+
+def _row_fence(
+    conn: psycopg.Connection[Any],
+    connect: Callable[[], psycopg.Connection[Any]],
+    name: sql.Identifier,
+    owner: str,
+) -> Fence:
+    fence = sql.SQL(
+        "SELECT 1 / count(*) FROM (SELECT 1 FROM {} WHERE id = 1 AND owner = {} FOR SHARE) AS held"
+    ).format(name, sql.Literal(owner))
+    check = sql.SQL("SELECT 1 FROM {} WHERE id = 1 AND owner = {}").format(name, sql.Literal(owner))
+
+    def still_held() -> bool:
+        # On its own connection: the main one may be inside a failed transaction.
+        with connect() as other:
+            return other.execute(check).fetchone() is not None
+
+    return Fence(fence.as_string(conn), _lease_lost, still_held)
+
+
+def _lease_lost() -> LockLostError:
+    return LockLostError(
+        "lost the migration lock: its lease ran out while this migrator was stalled "
+        "and another migrator took over; nothing more was committed. Run migrate again"
+    )
 
 
 def table_lock_holder(conn: psycopg.Connection[Any], schema: str, table: str) -> str | None:
