@@ -29,18 +29,19 @@ from ecliptix.models import LoginResult as LoginResult
 from ecliptix.models import MembershipCreation as MembershipCreation
 from ecliptix.models import MembershipOutcome as MembershipOutcome
 from ecliptix.models import MembershipStatus as MembershipStatus
-from ecliptix.models import OtpCheck as OtpCheck
-from ecliptix.models import OtpCheckOutcome as OtpCheckOutcome
 from ecliptix.models import OtpStatus as OtpStatus
+from ecliptix.models import OtpVerification as OtpVerification
 from ecliptix.models import PhoneNumber as PhoneNumber
+from ecliptix.models import PurgedRows as PurgedRows
 from ecliptix.models import RecoveryEligibility as RecoveryEligibility
 from ecliptix.models import RecoveryOutcome as RecoveryOutcome
 from ecliptix.models import ResendOutcome as ResendOutcome
 from ecliptix.models import SecureKeyUpdate as SecureKeyUpdate
 from ecliptix.models import StatusUpdate as StatusUpdate
+from ecliptix.models import VerifyOtpOutcome as VerifyOtpOutcome
+from ecliptix.otp import OtpKeyError as OtpKeyError
+from ecliptix.otp import OtpKeyring as OtpKeyring
 from ecliptix.otp import generate_otp as generate_otp
-from ecliptix.otp import hash_otp as hash_otp
-from ecliptix.otp import verify_otp as verify_otp
 
 # Every public name above, for `from ecliptix import *`; not the submodules
 # that importing them bound, nor the __future__ feature.

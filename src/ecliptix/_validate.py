@@ -16,6 +16,7 @@ from typing import TypeVar
 MAX_PHONE = 18
 MAX_TEXT = 255
 _REGION = re.compile(r"[A-Z]{2}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 _INT4 = (-(2**31), 2**31 - 1)
 _INT8 = (-(2**63), 2**63 - 1)
 
@@ -136,4 +137,17 @@ def positive_timedelta(name: str, value: object) -> dt.timedelta:
     """Return value if it is a positive timedelta."""
     if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
         raise ValueError(f"{name} must be a positive datetime.timedelta, got {value!r}")
+    return value
+
+
+def hex_digest(name: str, value: object) -> str:
+    """Return value if it is a lowercase hex SHA-256 digest (64 characters)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is required and must be a str, got {_kind(value)}")
+    # The value is a secret's digest: say what is wrong with it, never quote it.
+    if not _HEX_DIGEST.fullmatch(value):
+        raise ValueError(
+            f"{name} must be the 64 lowercase hex characters of an HMAC-SHA-256 digest "
+            f"(OtpKeyring.digest), got {len(value)} characters"
+        )
     return value

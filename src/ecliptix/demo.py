@@ -1,7 +1,7 @@
 """Walk a full registration and login against a deployed Ecliptix database.
 
 The report is meant to be shown to people: it carries ids and outcomes, never
-the OTP code, its hash or salt, or the secure key.
+the OTP code, its digest, the OTP key, or the secure key.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from ecliptix.models import (
     EnsurePhoneOutcome,
     FlowOutcome,
     FlowPurpose,
-    FlowStatus,
     LoginOutcome,
     MembershipOutcome,
 )
+from ecliptix.otp import OtpKeyring, resolve_keyring
 
 DEMO_REGION = "US"
 SECURE_KEY_BYTES = 32
@@ -109,13 +109,18 @@ def run_demo(
     phone_number: str | None = None,
     region: str | None = DEMO_REGION,
     schema: str | None = None,
+    otp_keys: OtpKeyring | None = None,
 ) -> DemoReport:
-    """Register a device, verify a phone by OTP, create a membership and log in."""
+    """Register a device, verify a phone by OTP, create a membership and log in.
+
+    Codes are digested under otp_keys, else ECLIPTIX_OTP_KEYS, else a fresh
+    random key of the demo's own (the demo checks only the codes it issues)."""
     phone = phone_number if phone_number is not None else random_phone_number()
     # Check up front so that a bad number fails before the demo registers anything.
     _validate.phone_number("phone_number", phone)
     _validate.region("region", region)
-    client = EcliptixClient(conn, schema=schema)
+    keyring = resolve_keyring(otp_keys) or OtpKeyring.generate()
+    client = EcliptixClient(conn, schema=schema, otp_keys=keyring)
     run = _Run()
     membership_id: uuid.UUID | None = None
     try:
@@ -141,7 +146,6 @@ def _verify_phone(client: EcliptixClient, run: _Run, phone: str, region: str | N
         device.status.name.lower(),
         f"device {device.unique_id}",
     )
-
     ensured = client.ensure_phone_number(phone, region, device.unique_id)
     phone_id = ensured.unique_id
     run.expect(
@@ -151,7 +155,6 @@ def _verify_phone(client: EcliptixClient, run: _Run, phone: str, region: str | N
         f"{phone} ({region or 'no region'}): phone {phone_id}",
     )
     assert phone_id is not None  # checked by expect
-
     connection_id = secrets.randbelow(2**31)
     flow = client.initiate_verification_flow(
         device.unique_id, phone_id, FlowPurpose.REGISTRATION, connection_id
@@ -164,7 +167,12 @@ def _verify_phone(client: EcliptixClient, run: _Run, phone: str, region: str | N
         f"flow {flow_id}, connection {connection_id}, expires {flow.expires_at}",
     )
     assert flow_id is not None
+    otp_id = _verify_code(client, run, flow_id)
+    return _Verified(device.unique_id, flow_id, otp_id, connection_id)
 
+
+def _verify_code(client: EcliptixClient, run: _Run, flow_id: uuid.UUID) -> uuid.UUID:
+    """Issue an OTP for the flow and verify it with verify_otp (the flow becomes verified)."""
     issued = client.issue_otp(flow_id)
     otp_id = issued.otp_unique_id
     run.expect(
@@ -174,24 +182,20 @@ def _verify_phone(client: EcliptixClient, run: _Run, phone: str, region: str | N
         f"otp {otp_id}; code goes to the phone, not to this report",
     )
     assert issued.code is not None and otp_id is not None
-
     check = client.check_otp(flow_id, issued.code)
-    run.expect(check.verified, "check OTP", check.outcome, f"otp {otp_id}: {check.message}")
-
-    rows = client.update_verification_flow_status(flow_id, FlowStatus.VERIFIED)
     run.expect(
-        rows == 1,
-        "confirm flow verified",
-        FlowStatus.VERIFIED,
-        f"{rows} flow updated, valid for 24 h",
+        check.verified and check.otp_unique_id == otp_id,
+        "verify OTP",
+        check.outcome,
+        f"otp {check.otp_unique_id}: flow {check.flow_status}, valid for 24 h",
     )
-    return _Verified(device.unique_id, flow_id, otp_id, connection_id)
+    return otp_id
 
 
 def _join_and_log_in(
     client: EcliptixClient, run: _Run, phone: str, verified: _Verified
 ) -> uuid.UUID:
-    """Create the membership, give it a random secure key and log in with the phone."""
+    """Create the membership, give it a random secure key and log in from its device."""
     made = client.create_membership(
         verified.flow_id, verified.connection_id, verified.otp_id, CreationStatus.OTP_VERIFIED
     )
@@ -213,7 +217,7 @@ def _join_and_log_in(
         f"{updated.message}: {len(key)} random bytes, {updated.creation_status}",
     )
 
-    login = client.login_membership(phone)
+    login = client.login_membership(phone, verified.device_id)
     key_matches = login.secure_key is not None and secrets.compare_digest(login.secure_key, key)
     run.expect(
         login.kind is LoginOutcome.SUCCESS

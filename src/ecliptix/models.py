@@ -1,9 +1,8 @@
-"""Typed rows and enums for the Ecliptix database functions.
+"""Typed rows of the Ecliptix database functions.
 
 One frozen dataclass per result row, with fields named and ordered exactly as
 the function's result columns. Text columns with a fixed set of values arrive
-as ``str`` and are turned into enums in ``__post_init__`` (or by
-``row_maker``, the client's cheaper path to the same object); secrets (OTP
+as ``str`` and become the enums of ``ecliptix.outcomes``; secrets (OTP
 hashes, salts, keys, codes) are kept out of ``repr`` so that logging a result
 never leaks them.
 """
@@ -12,237 +11,63 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
-from enum import Enum, IntEnum, StrEnum
-from typing import Any, ClassVar, TypeVar
-
-
-class FlowStatus(StrEnum):
-    """Status of a verification flow."""
-
-    PENDING = "pending"
-    VERIFIED = "verified"
-    EXPIRED = "expired"
-    FAILED = "failed"
-
-
-class OtpStatus(StrEnum):
-    """Status of a one-time passcode record."""
-
-    PENDING = "pending"
-    VERIFIED = "verified"
-    EXPIRED = "expired"
-    FAILED = "failed"
-
-
-class FlowPurpose(StrEnum):
-    """Purpose of a verification flow."""
-
-    UNSPECIFIED = "unspecified"
-    REGISTRATION = "registration"
-    LOGIN = "login"
-    PASSWORD_RECOVERY = "password_recovery"
-    UPDATE_PHONE = "update_phone"
-
-
-class MembershipStatus(StrEnum):
-    """Status of a membership."""
-
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-
-
-class CreationStatus(StrEnum):
-    """How far a membership's creation has got."""
-
-    OTP_VERIFIED = "otp_verified"
-    SECURE_KEY_SET = "secure_key_set"
-    PASSPHRASE_SET = "passphrase_set"
-
-
-class DeviceRegistrationStatus(IntEnum):
-    """Whether register_app_device_if_not_exists found or created the device."""
-
-    EXISTS = 1
-    CREATED = 2
-
-
-class EnsurePhoneOutcome(StrEnum):
-    """Outcome of ensure_phone_number."""
-
-    EXISTS = "exists"
-    EXISTING_BUT_INVALID_APP_DEVICE = "existing_but_invalid_app_device"
-    ASSOCIATED = "associated"
-    CREATED = "created"
-    CREATED_AND_ASSOCIATED = "created_and_associated"
-    CREATED_BUT_INVALID_APP_DEVICE = "created_but_invalid_app_device"
-
-
-class RecoveryOutcome(StrEnum):
-    """Outcome of verify_phone_for_secret_key_recovery."""
-
-    PHONE_NOT_FOUND = "phone_not_found"
-    MEMBERSHIP_NOT_FOUND = "membership_not_found"
-    NO_SECURE_KEY = "no_secure_key"
-    ELIGIBLE_FOR_RECOVERY = "eligible_for_recovery"
-
-
-class FlowOutcome(StrEnum):
-    """Outcome of initiate_verification_flow."""
-
-    PHONE_NOT_FOUND = "phone_not_found"
-    APP_DEVICE_NOT_FOUND = "app_device_not_found"
-    VERIFIED = "verified"
-    GLOBAL_RATE_LIMIT_EXCEEDED = "global_rate_limit_exceeded"
-    RETRIEVED = "retrieved"
-    CREATED = "created"
-
-
-class ResendOutcome(StrEnum):
-    """Outcome of request_resend_otp."""
-
-    FLOW_NOT_FOUND_OR_INVALID = "flow_not_found_or_invalid"
-    FLOW_EXPIRED = "flow_expired"
-    MAX_OTP_ATTEMPTS_REACHED = "max_otp_attempts_reached"
-    RESEND_COOLDOWN_ACTIVE = "resend_cooldown_active"
-    RESEND_ALLOWED = "resend_allowed"
-
-
-class InsertOtpOutcome(StrEnum):
-    """Outcome of insert_otp_record."""
-
-    CREATED = "created"
-    FLOW_NOT_FOUND_OR_INVALID = "flow_not_found_or_invalid"
-    MAX_OTP_ATTEMPTS_REACHED = "max_otp_attempts_reached"
-
-
-class MembershipOutcome(StrEnum):
-    """Kind of outcome of create_membership; RATE_LIMITED stands for a number of minutes."""
-
-    RATE_LIMITED = "rate_limited"
-    VERIFICATION_FLOW_NOT_FOUND = "verification_flow_not_found"
-    VERIFICATION_FLOW_NOT_VERIFIED = "verification_flow_not_verified"
-    MEMBERSHIP_ALREADY_EXISTS = "membership_already_exists"
-    CREATED = "created"
-
-
-class LoginOutcome(StrEnum):
-    """Kind of outcome of login_membership; LOCKED_OUT stands for a number of minutes."""
-
-    PHONE_NUMBER_CANNOT_BE_EMPTY = "phone_number_cannot_be_empty"
-    LOCKED_OUT = "locked_out"
-    PHONE_NUMBER_NOT_FOUND = "phone_number_not_found"
-    MEMBERSHIP_NOT_FOUND = "membership_not_found"
-    SECURE_KEY_NOT_SET = "secure_key_not_set"
-    INACTIVE_MEMBERSHIP = "inactive_membership"
-    SUCCESS = "success"
-
-
-class OtpCheckOutcome(StrEnum):
-    """Outcome of EcliptixClient.check_otp."""
-
-    VERIFIED = "verified"
-    INVALID_CODE = "invalid_code"
-    NO_ACTIVE_OTP = "no_active_otp"
-    FLOW_NOT_FOUND = "flow_not_found"
-    FLOW_NOT_PENDING = "flow_not_pending"
-    REJECTED = "rejected"
-
-
-# Which enum each text column holds, by column name; other columns pass through.
-_ENUM_COLUMNS: dict[str, type[Enum]] = {
-    "status": FlowStatus,
-    "purpose": FlowPurpose,
-    "otp_status": OtpStatus,
-    "creation_status": CreationStatus,
-}
-
-Convert = Callable[[Any], Any]
-R = TypeVar("R", bound="_Row")
-
-
-def _to_enum(enum: type[Enum]) -> Convert:
-    """Return value -> member of enum, as enum(value) but without Enum.__call__'s overhead."""
-    members: dict[Any, Enum] = dict(enum._value2member_map_)
-
-    def convert(value: Any) -> Enum:
-        try:
-            return members[value]
-        except (KeyError, TypeError):
-            return enum(value)  # unknown value: Enum's own ValueError
-
-    return convert
-
-
-def _bytes(value: Any) -> Any:
-    return bytes(value) if isinstance(value, memoryview) else value  # bytea may be a buffer
-
-
-class _Row:
-    """Base of the row classes: conversions worked out once per class, not per row."""
-
-    _COLUMNS: ClassVar[tuple[str, ...]] = ()
-    # (column, conversion) applied to non-NULL values.
-    _CONVERSIONS: ClassVar[tuple[tuple[str, Convert], ...]] = ()
-
-    def __post_init__(self) -> None:
-        for name, convert in self._CONVERSIONS:
-            value = getattr(self, name)
-            if value is not None:
-                # Frozen dataclass: this is construction time, the only moment we may set.
-                object.__setattr__(self, name, convert(value))
-
-
-def _row(
-    enums: dict[str, type[Enum]] | None = None, extra: dict[str, Convert] | None = None
-) -> Callable[[type[R]], type[R]]:
-    """Record the class's columns and conversions (enums by column name, plus extra)."""
-
-    def decorate(cls: type[R]) -> type[R]:
-        columns = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-        mapping = {**_ENUM_COLUMNS, **(enums or {})}
-        conversions = [(c, _to_enum(mapping[c])) for c in columns if c in mapping]
-        conversions += [(c, fn) for c, fn in (extra or {}).items()]
-        cls._COLUMNS = columns
-        cls._CONVERSIONS = tuple(conversions)
-        return cls
-
-    return decorate
-
-
-def row_maker(cls: type[R]) -> Callable[[Sequence[Any]], R]:
-    """Return row -> cls(*row), equal to it, but without the per-field setattr of __init__.
-
-    The row must hold the columns in field order (the client checks the names
-    once); a row of the wrong length raises TypeError, as cls(*row) would.
-    """
-    columns, conversions, n = cls._COLUMNS, cls._CONVERSIONS, len(cls._COLUMNS)
-    new = object.__new__
-
-    def make(row: Sequence[Any]) -> R:
-        if len(row) != n:
-            raise TypeError(f"{cls.__name__} takes {n} columns, got {len(row)}")
-        obj = new(cls)
-        values = obj.__dict__
-        values.update(zip(columns, row, strict=True))
-        for name, convert in conversions:
-            value = values[name]
-            if value is not None:
-                values[name] = convert(value)
-        return obj
-
-    return make
-
-
-def _minutes(outcome: str) -> int | None:
-    """Return the outcome as a number of minutes when it is one."""
-    return int(outcome) if outcome.isdecimal() else None
-
-
-@_row()
+from dataclasses import dataclass, field
+
+from ecliptix._rows import Row, minutes, row_class, row_maker, to_bytes
+from ecliptix.outcomes import (
+    CreationStatus,
+    DeviceRegistrationStatus,
+    EnsurePhoneOutcome,
+    FlowOutcome,
+    FlowPurpose,
+    FlowStatus,
+    InsertOtpOutcome,
+    LoginOutcome,
+    MembershipOutcome,
+    MembershipStatus,
+    OtpStatus,
+    RecoveryOutcome,
+    ResendOutcome,
+    VerifyOtpOutcome,
+)
+
+__all__ = [
+    "CreationStatus",
+    "DeviceRegistration",
+    "DeviceRegistrationStatus",
+    "EnsurePhoneOutcome",
+    "EnsuredPhone",
+    "FlowInitiation",
+    "FlowOutcome",
+    "FlowPurpose",
+    "FlowState",
+    "FlowStatus",
+    "InsertOtpOutcome",
+    "InsertedOtp",
+    "IssuedOtp",
+    "LoginOutcome",
+    "LoginResult",
+    "MembershipCreation",
+    "MembershipOutcome",
+    "MembershipStatus",
+    "OtpStatus",
+    "OtpVerification",
+    "PhoneNumber",
+    "PurgedRows",
+    "RecoveryEligibility",
+    "RecoveryOutcome",
+    "ResendOutcome",
+    "Row",
+    "SecureKeyUpdate",
+    "StatusUpdate",
+    "VerifyOtpOutcome",
+    "row_maker",
+]
+
+
+@row_class()
 @dataclass(frozen=True)
-class PhoneNumber(_Row):
+class PhoneNumber(Row):
     """Row of get_phone_number."""
 
     phone_number: str
@@ -250,18 +75,18 @@ class PhoneNumber(_Row):
     unique_id: uuid.UUID
 
 
-@_row({"status": DeviceRegistrationStatus})
+@row_class({"status": DeviceRegistrationStatus})
 @dataclass(frozen=True)
-class DeviceRegistration(_Row):
+class DeviceRegistration(Row):
     """Row of register_app_device_if_not_exists."""
 
     unique_id: uuid.UUID
     status: DeviceRegistrationStatus
 
 
-@_row({"outcome": EnsurePhoneOutcome})
+@row_class({"outcome": EnsurePhoneOutcome})
 @dataclass(frozen=True)
-class EnsuredPhone(_Row):
+class EnsuredPhone(Row):
     """Row of ensure_phone_number."""
 
     unique_id: uuid.UUID | None
@@ -270,9 +95,9 @@ class EnsuredPhone(_Row):
     message: str | None
 
 
-@_row({"outcome": RecoveryOutcome})
+@row_class({"outcome": RecoveryOutcome})
 @dataclass(frozen=True)
-class RecoveryEligibility(_Row):
+class RecoveryEligibility(Row):
     """Row of verify_phone_for_secret_key_recovery."""
 
     success: bool
@@ -281,9 +106,9 @@ class RecoveryEligibility(_Row):
     phone_number_id: uuid.UUID | None
 
 
-@_row()
+@row_class()
 @dataclass(frozen=True)
-class FlowState(_Row):
+class FlowState(Row):
     """Row of get_full_flow_state: a flow and its active, unexpired OTP if any."""
 
     unique_identifier: uuid.UUID
@@ -303,9 +128,9 @@ class FlowState(_Row):
     otp_is_active: bool | None
 
 
-@_row({"outcome": FlowOutcome})
+@row_class({"outcome": FlowOutcome})
 @dataclass(frozen=True)
-class FlowInitiation(_Row):
+class FlowInitiation(Row):
     """Row of initiate_verification_flow: the flow's state (NULLs when none) and the outcome."""
 
     unique_identifier: uuid.UUID | None
@@ -326,27 +151,27 @@ class FlowInitiation(_Row):
     outcome: FlowOutcome
 
 
-@_row({"outcome": InsertOtpOutcome})
+@row_class({"outcome": InsertOtpOutcome})
 @dataclass(frozen=True)
-class InsertedOtp(_Row):
+class InsertedOtp(Row):
     """Row of insert_otp_record."""
 
     otp_unique_id: uuid.UUID | None
     outcome: InsertOtpOutcome
 
 
-@_row()
+@row_class()
 @dataclass(frozen=True)
-class StatusUpdate(_Row):
+class StatusUpdate(Row):
     """Row of update_otp_status."""
 
     success: bool
     message: str
 
 
-@_row({"status": MembershipStatus})
+@row_class({"status": MembershipStatus})
 @dataclass(frozen=True)
-class MembershipCreation(_Row):
+class MembershipCreation(Row):
     """Row of create_membership; ``outcome`` is the raw text, minutes when rate limited."""
 
     membership_unique_id: uuid.UUID | None
@@ -357,7 +182,7 @@ class MembershipCreation(_Row):
     @property
     def rate_limited_minutes(self) -> int | None:
         """Return the minutes to wait when creation was rate limited, else None."""
-        return _minutes(self.outcome)
+        return minutes(self.outcome)
 
     @property
     def kind(self) -> MembershipOutcome:
@@ -367,9 +192,9 @@ class MembershipCreation(_Row):
         return MembershipOutcome(self.outcome)
 
 
-@_row({"status": MembershipStatus})
+@row_class({"status": MembershipStatus})
 @dataclass(frozen=True)
-class SecureKeyUpdate(_Row):
+class SecureKeyUpdate(Row):
     """Row of update_membership_secure_key."""
 
     success: bool
@@ -379,9 +204,9 @@ class SecureKeyUpdate(_Row):
     creation_status: CreationStatus | None
 
 
-@_row({"status": MembershipStatus}, {"secure_key": _bytes})
+@row_class({"status": MembershipStatus}, {"secure_key": to_bytes})
 @dataclass(frozen=True)
-class LoginResult(_Row):
+class LoginResult(Row):
     """Row of login_membership; ``outcome`` is the raw text, minutes when locked out."""
 
     membership_unique_id: uuid.UUID | None
@@ -392,7 +217,7 @@ class LoginResult(_Row):
     @property
     def locked_minutes(self) -> int | None:
         """Return the minutes left on the lockout when the number is locked, else None."""
-        return _minutes(self.outcome)
+        return minutes(self.outcome)
 
     @property
     def kind(self) -> LoginOutcome:
@@ -421,15 +246,26 @@ class IssuedOtp:
         return self.outcome is InsertOtpOutcome.CREATED
 
 
+@row_class({"outcome": VerifyOtpOutcome, "flow_status": FlowStatus})
 @dataclass(frozen=True)
-class OtpCheck:
-    """Result of EcliptixClient.check_otp."""
+class OtpVerification(Row):
+    """Row of verify_otp; ``attempts_left`` is how many more checks the OTP allows."""
 
-    outcome: OtpCheckOutcome
+    outcome: VerifyOtpOutcome
     otp_unique_id: uuid.UUID | None
-    message: str
+    attempts_left: int | None
+    flow_status: FlowStatus | None
 
     @property
     def verified(self) -> bool:
-        """Return whether the submitted code verified the flow."""
-        return self.outcome is OtpCheckOutcome.VERIFIED
+        """Return whether the code verified the flow."""
+        return self.outcome is VerifyOtpOutcome.VERIFIED
+
+
+@row_class()
+@dataclass(frozen=True)
+class PurgedRows(Row):
+    """Row of ecliptix_purge: how many rows one call deleted from one table."""
+
+    table_name: str
+    rows_deleted: int

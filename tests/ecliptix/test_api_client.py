@@ -28,8 +28,10 @@ from ecliptix import (
     MembershipCreation,
     MembershipOutcome,
     MembershipStatus,
+    OtpKeyring,
     OtpStatus,
     PhoneNumber,
+    PurgedRows,
     RecoveryOutcome,
     ResendOutcome,
     SecureKeyUpdate,
@@ -40,9 +42,21 @@ pytestmark = pytest.mark.postgres
 Conn = psycopg.Connection[Any]
 
 
+KEYS = OtpKeyring.generate("test")
+
+
 @pytest.fixture
 def client(db: Conn) -> EcliptixClient:
-    return EcliptixClient(db)
+    return EcliptixClient(db, otp_keys=KEYS)
+
+
+def past_cooldown(db: Conn, flow: uuid.UUID) -> None:
+    # Moving stored times back is the same as time passing (spec convention).
+    db.execute(
+        "UPDATE otp_records SET created_at = created_at - interval '1 minute'"
+        " WHERE flow_unique_id = %s",
+        [flow],
+    )
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ def test_verified_flow_is_returned_for_a_new_initiation(client: EcliptixClient) 
     assert again.outcome is FlowOutcome.VERIFIED and again.status is FlowStatus.VERIFIED
 
 
-def test_otp_records_and_resend(client: EcliptixClient) -> None:
+def test_otp_records_and_resend(client: EcliptixClient, db: Conn) -> None:
     flow = new_flow(client)
     assert client.request_resend_otp(flow.flow) is ResendOutcome.RESEND_ALLOWED
     assert client.request_resend_otp(uuid.uuid4()) is ResendOutcome.FLOW_NOT_FOUND_OR_INVALID
@@ -149,12 +163,17 @@ def test_otp_records_and_resend(client: EcliptixClient) -> None:
     first = client.insert_otp_record(flow.flow, "h1", "s1", expires)
     assert first.outcome is InsertOtpOutcome.CREATED and first.otp_unique_id is not None
     assert client.request_resend_otp(flow.flow) is ResendOutcome.RESEND_COOLDOWN_ACTIVE
+    cooling = client.insert_otp_record(flow.flow, "h", "s", expires)
+    assert cooling.outcome is InsertOtpOutcome.RESEND_COOLDOWN_ACTIVE
     state = client.get_full_flow_state(flow.flow)
     assert state is not None and state.otp_unique_identifier == first.otp_unique_id
-    assert (state.otp_hash, state.otp_salt, state.otp_status) == ("h1", "s1", OtpStatus.PENDING)
-    assert "h1" not in repr(state) and "s1" not in repr(state)  # secrets stay out of logs
+    # The hash stays in the database; the key id (salt) is given.
+    assert (state.otp_hash, state.otp_salt, state.otp_status) == (None, "s1", OtpStatus.PENDING)
+    assert "s1" not in repr(state)  # secrets stay out of logs
     for _ in range(4):
+        past_cooldown(db, flow.flow)
         client.insert_otp_record(flow.flow, "h", "s", expires, OtpStatus.PENDING)
+    past_cooldown(db, flow.flow)
     refused = client.insert_otp_record(flow.flow, "h", "s", expires)
     assert (refused.otp_unique_id, refused.outcome) == (
         None,
@@ -164,7 +183,7 @@ def test_otp_records_and_resend(client: EcliptixClient) -> None:
     assert gone.outcome is InsertOtpOutcome.FLOW_NOT_FOUND_OR_INVALID
 
 
-def test_otp_status_and_expiry(client: EcliptixClient) -> None:
+def test_otp_status_and_expiry(client: EcliptixClient, db: Conn) -> None:
     flow = new_flow(client)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
     otp = client.insert_otp_record(flow.flow, "h", "s", expires).otp_unique_id
@@ -173,6 +192,7 @@ def test_otp_status_and_expiry(client: EcliptixClient) -> None:
     assert client.expire_associated_otp(flow.flow) == 0
     refused = client.update_otp_status(otp, "pending")
     assert refused == StatusUpdate(False, "Cannot transition from expired to pending")
+    past_cooldown(db, flow.flow)
     fresh = client.insert_otp_record(flow.flow, "h", "s", expires).otp_unique_id
     assert fresh is not None
     assert client.update_otp_status(fresh, OtpStatus.FAILED) == StatusUpdate(
@@ -188,15 +208,20 @@ def test_update_verification_flow_status_counts_rows(client: EcliptixClient) -> 
 
 
 def test_attempt_logs_append_a_row(client: EcliptixClient, db: Conn) -> None:
+    device = client.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4()).unique_id
     phone = client.ensure_phone_number("+15550106", None).unique_id
     assert phone is not None
     client.log_login_attempt("+15550106", "probe", False)
+    client.log_login_attempt("+15550106", "probe", False, device)
     client.log_membership_attempt(phone, "probe", True)
     row = db.execute(
-        "SELECT (SELECT count(*) FROM login_attempts WHERE outcome = 'probe'),"
+        "SELECT (SELECT array_agg(app_device_id ORDER BY app_device_id NULLS FIRST)"
+        "        FROM login_attempts WHERE outcome = 'probe'),"
         " (SELECT count(*) FROM membership_attempts WHERE outcome = 'probe' AND is_success)"
     ).fetchone()
-    assert row == (1, 1)
+    assert row == ([None, device], 1)
+    with pytest.raises(ValueError, match="app_device_id"):
+        client.log_login_attempt("+15550106", "probe", False, "not-a-uuid")  # type: ignore[arg-type]
 
 
 def test_create_membership_outcomes(client: EcliptixClient) -> None:
@@ -276,6 +301,42 @@ def test_login_lockout_is_minutes(client: EcliptixClient) -> None:
     locked = client.login_membership("+15550111")
     assert (locked.outcome, locked.locked_minutes, locked.kind) == ("5", 5, LoginOutcome.LOCKED_OUT)
     assert locked.membership_unique_id is None and locked.secure_key is None
+
+
+def test_login_failures_are_kept_per_device(client: EcliptixClient) -> None:
+    stranger, owner = (
+        client.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4()).unique_id
+        for _ in range(2)
+    )
+    for _ in range(5):
+        assert client.login_membership("+15550113", stranger).kind is (
+            LoginOutcome.PHONE_NUMBER_NOT_FOUND
+        )
+    assert client.login_membership("+15550113", stranger).kind is LoginOutcome.LOCKED_OUT
+    # Another device of the same number is not locked by the stranger's failures.
+    assert client.login_membership("+15550113", owner).kind is LoginOutcome.PHONE_NUMBER_NOT_FOUND
+    with pytest.raises(ValueError, match="app_device_id"):
+        client.login_membership("+15550113", str(owner))  # type: ignore[arg-type]
+
+
+def test_purge_deletes_old_ended_flows_in_batches(client: EcliptixClient, db: Conn) -> None:
+    flows = [new_flow(client, f"+1555012{i}") for i in range(3)]
+    for flow in flows:
+        assert client.update_verification_flow_status(flow.flow, FlowStatus.EXPIRED) == 1
+    db.execute(
+        "UPDATE verification_flows SET created_at = created_at - interval '40 days',"
+        " updated_at = updated_at - interval '40 days', expires_at = expires_at - interval '40 days'"
+    )
+    first = client.ecliptix_purge(batch_size=2)
+    assert all(isinstance(r, PurgedRows) for r in first)
+    deleted = {r.table_name: r.rows_deleted for r in first}
+    assert deleted.get("verification_flows") == 2  # at most one batch per table per call
+    again = {r.table_name: r.rows_deleted for r in client.ecliptix_purge()}
+    assert again.get("verification_flows") == 1
+    assert db.execute("SELECT count(*) FROM verification_flows").fetchone() == (0,)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            client.ecliptix_purge(bad)  # type: ignore[arg-type]
 
 
 def test_methods_join_the_callers_transaction(client: EcliptixClient, db: Conn) -> None:

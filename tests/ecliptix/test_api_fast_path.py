@@ -16,6 +16,7 @@ from ecliptix import (
     InsertOtpOutcome,
     LoginOutcome,
     OtpStatus,
+    _fastpath,
 )
 
 pytestmark = pytest.mark.postgres
@@ -58,12 +59,12 @@ def test_values_round_trip_as_text(db: Conn) -> None:
     flow = _flow(client)
     expires = dt.datetime.now(dt.timezone(dt.timedelta(hours=5, minutes=30))).replace(
         microsecond=123456
-    ) + dt.timedelta(minutes=5)
-    otp = client.insert_otp_record(flow, "hash\\x00'\"é", "salt", expires)
+    ) + dt.timedelta(minutes=4)  # a code never outlives its flow (5 minutes)
+    otp = client.insert_otp_record(flow, "hash", "salt\\x00'\"é", expires)
     assert otp.outcome is InsertOtpOutcome.CREATED
     state = client.get_full_flow_state(flow)
     assert state is not None
-    assert state.otp_expires_at == expires and state.otp_hash == "hash\\x00'\"é"
+    assert state.otp_expires_at == expires and state.otp_salt == "salt\\x00'\"é"
     assert otp.otp_unique_id is not None
     assert client.update_otp_status(otp.otp_unique_id, OtpStatus.VERIFIED).success
     assert client.update_verification_flow_status(flow, FlowStatus.VERIFIED) == 1
@@ -100,3 +101,19 @@ def test_no_statement_is_prepared_when_the_connection_turns_them_off(db: Conn) -
         assert client.get_full_flow_state(flow) is not None
     row = db.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
     assert row == (0,)
+
+
+def test_fast_path_only_on_the_psycopg_versions_it_was_tested_with() -> None:
+    assert _fastpath.supports("3.3.9") and _fastpath.supports("3.3.0")
+    for version in ("3.1.20", "3.2.13", "3.4.0", "4.0.0", "3.30.1"):
+        assert not _fastpath.supports(version), version
+    assert _fastpath.supports(psycopg.__version__) == _fastpath.AVAILABLE
+
+
+def test_the_plain_path_gives_the_same_rows(db: Conn) -> None:
+    # The path every psycopg takes when the fast one is not available.
+    fast = EcliptixClient(db)
+    flow = _flow(fast)
+    with db.transaction():  # inside a caller's transaction the client uses a cursor
+        plain = EcliptixClient(db).get_full_flow_state(flow)
+    assert plain == fast.get_full_flow_state(flow) and plain is not None

@@ -32,6 +32,9 @@ ROWS: list[tuple[type[Any], tuple[Any, ...]]] = [
     (models.SecureKeyUpdate, (True, "m", U, "inactive", "secure_key_set")),
     (models.LoginResult, (U, "active", "success", memoryview(b"key"))),
     (models.LoginResult, (None, None, "phone_number_not_found", None)),
+    (models.OtpVerification, ("invalid_code", U, 2, "pending")),
+    (models.OtpVerification, ("flow_not_found_or_invalid", None, None, None)),
+    (models.PurgedRows, ("verification_flows", 5000)),
 ]
 
 

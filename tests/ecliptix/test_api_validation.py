@@ -84,6 +84,15 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("issue_otp", (U,), {"digits": 2}, "digits"),
     ("issue_otp", ("flow",), {}, "flow_unique_id"),
     ("check_otp", (U, 123456), {}, "submitted_code must be a str"),
+    ("issue_otp", (U,), {"digits": 5}, "digits must be between 6"),
+    ("verify_otp", (U, "123456"), {}, "code_digest must be the 64 lowercase hex"),
+    ("verify_otp", (U, "A" * 64), {}, "code_digest must be the 64 lowercase hex"),
+    ("verify_otp", (U, None), {}, "code_digest is required"),
+    ("verify_otp", ("flow", "a" * 64), {}, "flow_unique_id"),
+    ("login_membership", ("+15550100", "device"), {}, "app_device_id .* uuid.UUID"),
+    ("log_login_attempt", ("+15550100", "x", False, 7), {}, "app_device_id .* uuid.UUID"),
+    ("ecliptix_purge", (0,), {}, "batch_size must be at least 1"),
+    ("ecliptix_purge", ("100",), {}, "batch_size .* int"),
 ]
 
 
@@ -125,11 +134,11 @@ def test_bad_arguments_change_nothing_in_the_database(db: psycopg.Connection[Any
     assert db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
-def test_constructor_rejects_bad_schema_and_pepper() -> None:
+def test_constructor_rejects_bad_schema_and_keys() -> None:
     with pytest.raises(ValueError, match="schema"):
         EcliptixClient(_Tripwire(), schema="")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="otp_pepper"):
-        EcliptixClient(_Tripwire(), otp_pepper="text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="otp_keys must be an OtpKeyring"):
+        EcliptixClient(_Tripwire(), otp_keys="k1:" + "A" * 44)  # type: ignore[arg-type]
 
 
 def test_enum_members_and_their_strings_are_both_accepted() -> None:

@@ -18,6 +18,7 @@ from ecliptix import (
     EcliptixClient,
     FlowPurpose,
     LoginOutcome,
+    OtpKeyring,
     RecoveryOutcome,
     ResendOutcome,
     run_demo,
@@ -121,7 +122,7 @@ def test_app_role_runs_every_contract_function(
         # checked, flow verified, membership, secure key, login.
         report = run_demo(conn, phone_number="+15550100", region="US")
         assert report.succeeded, report.steps
-        client = EcliptixClient(conn)
+        client = EcliptixClient(conn, otp_keys=OtpKeyring.generate())
         phone = client.ensure_phone_number("+15550100", "US")
         assert phone.unique_id is not None
         found = client.get_phone_number(phone.unique_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import secrets
 import uuid
@@ -26,7 +27,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ecliptix import EcliptixClient, FlowPurpose, run_demo
+from ecliptix import EcliptixClient, FlowPurpose, OtpKeyError, OtpKeyring, run_demo
 from ecliptix import client as client_module
 from tests.conftest import PgServer
 from tests.security.conftest import RoleMaker, url_as
@@ -220,6 +221,7 @@ def urlsplit_port(url: str, port: int) -> str:
 
 CODE = "482913"
 KEY = b"K3y!" + secrets.token_bytes(28)
+OTP_KEY = b"OtpK" + secrets.token_bytes(28)
 
 
 def _forms(data: bytes) -> list[str]:
@@ -264,7 +266,7 @@ def test_client_results_and_errors_carry_no_otp_or_key(
     db: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(client_module, "generate_otp", lambda digits=6: CODE)
-    client = EcliptixClient(db)
+    client = EcliptixClient(db, otp_keys=OtpKeyring([("sec-k", OTP_KEY)]))
     report = run_demo(db, phone_number="+15550300")
     assert report.succeeded
     seen = [repr(report), *(repr(s) for s in report.steps), str(report)]
@@ -279,17 +281,19 @@ def test_client_results_and_errors_carry_no_otp_or_key(
     issued = client.issue_otp(flow.unique_identifier)
     assert issued.code == CODE
     state = client.get_full_flow_state(flow.unique_identifier)
-    assert state is not None and state.otp_hash and state.otp_salt
+    assert state is not None and state.otp_salt == "sec-k"
     again = client.initiate_verification_flow(
         device.unique_id, phone.unique_id, FlowPurpose.REGISTRATION, 9
     )
-    assert again.otp_hash == state.otp_hash
+    assert again.otp_salt == state.otp_salt
+    stored = db.execute("SELECT otp_hash FROM otp_records WHERE otp_salt = 'sec-k'").fetchone()
+    assert stored is not None
     wrong = client.check_otp(flow.unique_identifier, "000000")
     seen += [repr(issued), str(issued), repr(state), str(state), repr(again), repr(wrong)]
     login = client.login_membership("+15550300")
     assert login.secure_key
     seen += [repr(login), str(login)]
-    secrets_ = [CODE, state.otp_hash, state.otp_salt, *_forms(login.secure_key)]
+    secrets_ = [CODE, stored[0], *_forms(OTP_KEY), *_forms(login.secure_key)]
 
     # Errors about secret-carrying arguments name the argument, not its value.
     long_hash = "H" * 300
@@ -314,7 +318,10 @@ def test_client_results_and_errors_carry_no_otp_or_key(
         seen.append(str(db_info.value))
     # A stored hash that is not ours: the error says so without quoting it.
     bogus_hash, bogus_salt = "not-a-hash-" + secrets.token_hex(8), "salt-" + secrets.token_hex(8)
-    client.insert_otp_record(flow.unique_identifier, bogus_hash, bogus_salt, expires)
+    db.execute("UPDATE otp_records SET created_at = created_at - interval '1 minute'")
+    assert client.insert_otp_record(
+        flow.unique_identifier, bogus_hash, bogus_salt, expires
+    ).otp_unique_id
     with pytest.raises(ValueError) as info:
         client.check_otp(flow.unique_identifier, CODE)
     seen += [str(info.value), str(info.value.__cause__)]
@@ -322,4 +329,47 @@ def test_client_results_and_errors_carry_no_otp_or_key(
 
     text = "\n".join(seen)
     for secret in secrets_:
+        assert secret not in text, secret
+
+
+# -- the OTP key (ECLIPTIX_OTP_KEYS) ---------------------------------------------
+
+
+def test_otp_key_never_appears_in_output_reprs_or_errors(
+    db: Conn, ecliptix_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecliptix.attack_run import run_attack
+    from ecliptix.otp import ENV_VAR
+    from persistor.cli.main import main
+
+    encoded = base64.b64encode(OTP_KEY).decode()
+    monkeypatch.setenv(ENV_VAR, f"live:{encoded}")
+    seen = []
+    for flags in (["-vv"], ["--json"], ["-vv", "--json"]):
+        assert main(["demo", "--url", ecliptix_url, *flags]) == 0
+        captured = capsys.readouterr()
+        seen.append(captured.out + captured.err)
+    assert db.execute("SELECT count(*) FROM otp_records WHERE otp_salt = 'live'").fetchone() != (0,)
+    client = EcliptixClient(db)
+    ring = OtpKeyring.from_env()
+    seen += [repr(client), str(client), repr(ring), str(ring)]
+    report = run_attack(ecliptix_url, sessions=2, duration=0.5)
+    seen += [repr(report), json.dumps(report.to_json()), *(line for line, _ in report.lines())]
+    # Malformed or refused keys: the errors name the entry and the problem, not the value.
+    for text in (
+        encoded,  # no id
+        f"live:{encoded[:8]}",  # too short
+        f"live:{encoded}!",  # not base64
+        f"{encoded}:{encoded}",  # the key where the id goes
+        f"live:{encoded},live:{encoded}",  # the same id twice
+    ):
+        monkeypatch.setenv(ENV_VAR, text)
+        with pytest.raises(OtpKeyError) as info:
+            EcliptixClient(db)
+        seen += [str(info.value), repr(info.value)]
+    with pytest.raises(OtpKeyError) as info:
+        OtpKeyring([("other", b"x" * 32)]).digest(uuid.uuid4(), CODE, "live")
+    seen.append(str(info.value))
+    text = "\n".join(seen)
+    for secret in [*_forms(OTP_KEY), encoded[:8], OTP_KEY.decode("latin-1")]:
         assert secret not in text, secret

@@ -1,0 +1,156 @@
+"""E1 on version 1 and version 2 of the Ecliptix database, on one server, in one run.
+
+Three sides, each on a fresh database, interleaved (v1, v2, v2-native, then
+again) so that the machine's drift hits all of them alike:
+
+- ``v1``: the version 1 database (tests/ecliptix/data/v1_migrations), the E1
+  flow of bench/e1.py (insert_otp_record + update_otp_status, as a version 1
+  application checks codes itself);
+- ``v2``: the packaged (version 2) database, the same flow: what an
+  application written for version 1 sees after the upgrade;
+- ``v2_native``: version 2, the flow as version 2 intends it: the code
+  checked by ``verify_otp`` with its keyed digest, the login from the device.
+
+Used by bench/security_report.py (docs/SECURITY.md); runs with the project's
+own virtualenv (psycopg, persistor, ecliptix importable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import e1
+
+ROOT = Path(__file__).resolve().parent.parent
+V1_MIGRATIONS = ROOT / "tests" / "ecliptix" / "data" / "v1_migrations"
+_KEY = (b"e1-versions-key-" * 2, "e1")  # fixed: the digest is made inside the worker
+SIDES = ("v1", "v2", "v2_native")
+
+
+def _client_v2(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, errors) -> None:  # type: ignore[no-untyped-def]
+    """The E1 flow as version 2 intends it; latencies under bench/e1.py's step names."""
+    from ecliptix import EcliptixClient, OtpKeyring
+    from ecliptix.models import CreationStatus, FlowPurpose, FlowStatus
+
+    keyring = OtpKeyring([(_KEY[1], _KEY[0])])
+    c = EcliptixClient(conn, otp_keys=keyring)
+    pc, steps = time.perf_counter, e1.STEPS
+    failed = 0
+    while pc() < deadline:
+        t0 = pc()
+        try:
+            t = pc()
+            dev = c.register_app_device_if_not_exists(uuid.uuid4(), uuid.uuid4()).unique_id
+            lat[steps[0]].append(pc() - t)
+            phone = f"+1{secrets.randbelow(10**12):012d}"
+            t = pc()
+            ph = c.ensure_phone_number(phone, "US", dev).unique_id
+            lat[steps[1]].append(pc() - t)
+            conn_id = secrets.randbelow(2**31)
+            t = pc()
+            fl = c.initiate_verification_flow(dev, ph, FlowPurpose.REGISTRATION, conn_id)  # type: ignore[arg-type]
+            lat[steps[2]].append(pc() - t)
+            flow = fl.unique_identifier
+            digest = keyring.digest(flow, "123456")  # type: ignore[arg-type]
+            exp = min(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), fl.expires_at)  # type: ignore[type-var]
+            t = pc()
+            otp = c.insert_otp_record(flow, digest, keyring.current_id, exp)  # type: ignore[arg-type]
+            lat[steps[3]].append(pc() - t)
+            t = pc()
+            c.get_full_flow_state(flow)  # type: ignore[arg-type]
+            lat[steps[4]].append(pc() - t)
+            t = pc()
+            check = c.verify_otp(flow, digest)  # type: ignore[arg-type]
+            lat[steps[5]].append(pc() - t)
+            t = pc()
+            c.update_verification_flow_status(flow, FlowStatus.VERIFIED)  # type: ignore[arg-type]
+            lat[steps[6]].append(pc() - t)
+            t = pc()
+            m = c.create_membership(flow, conn_id, otp.otp_unique_id, CreationStatus.OTP_VERIFIED)  # type: ignore[arg-type]
+            lat[steps[7]].append(pc() - t)
+            key = secrets.token_bytes(32)
+            t = pc()
+            c.update_membership_secure_key(m.membership_unique_id, key)  # type: ignore[arg-type]
+            lat[steps[8]].append(pc() - t)
+            t = pc()
+            lg = c.login_membership(phone, dev)
+            lat[steps[9]].append(pc() - t)
+            if not check.verified or lg.secure_key != key:
+                failed += 1
+                continue
+            flows.append(pc() - t0)
+        except Exception:
+            failed += 1
+    errors.append(failed)
+
+
+def _deploy(make_db: Callable[[], str], side: str) -> str:
+    from persistor.api import migrate
+    from persistor.settings import Settings
+
+    url = make_db()
+    if side == "v1":
+        migrate(Settings(url=url, locations=(V1_MIGRATIONS,), locations_configured=True))
+    else:
+        migrate(Settings(url=url))
+    return url
+
+
+def run_versions(
+    make_db: Callable[[], str],
+    drop_db: Callable[[str], None],
+    *,
+    clients: tuple[int, ...] = (4, 16),
+    seconds: float = 6.0,
+    repeats: int = 3,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Measure E1 flows/s of each side at each client count; medians and ratios to v1."""
+    stand_in_hash = "0" * 64  # the version 1 flow stores any hash; nothing compares it
+    out: dict = {"seconds_per_point": seconds, "repeats": repeats, "points": []}
+    for n in clients:
+        runs: dict[str, list[float]] = {side: [] for side in SIDES}
+        p50s: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+        errors: dict[str, int] = dict.fromkeys(SIDES, 0)
+        for _ in range(repeats):
+            for side in SIDES:
+                url = _deploy(make_db, side)
+                try:
+                    r = e1.run_persistor(
+                        url,
+                        n,
+                        seconds,
+                        stand_in_hash,
+                        "e1",
+                        e1.workers(n),
+                        client=_client_v2 if side == "v2_native" else None,
+                    )
+                finally:
+                    drop_db(url)
+                runs[side].append(r["flows_per_s"])
+                errors[side] += r["errors"]
+                for step, ms in r["per_function_ms"].items():
+                    p50s[side].setdefault(step, []).append(ms["p50"])
+        point = {"clients": n, "errors": errors}
+        for side in SIDES:
+            point[side] = round(statistics.median(runs[side]), 1)
+            point[f"{side}_runs"] = [round(x, 1) for x in runs[side]]
+        # Which calls got slower: the median over repeats of each call's p50, in ms.
+        point["call_p50_ms"] = {
+            side: {step: round(statistics.median(v), 2) for step, v in p50s[side].items()}
+            for side in SIDES
+        }
+        for side in ("v2", "v2_native"):
+            point[f"{side}_ratio"] = round(point[side] / point["v1"], 3) if point["v1"] else None
+        log(
+            f"E1 {n} clients: v1 {point['v1']} flows/s, v2 {point['v2']} ({point['v2_ratio']}), "
+            f"v2 native {point['v2_native']} ({point['v2_native_ratio']}); errors {errors}"
+        )
+        out["points"].append(point)
+    return out
