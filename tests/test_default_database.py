@@ -15,7 +15,7 @@ import psycopg
 
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from tests.conftest import PgServer
-from tests.ecliptix.test_sql_support import TABLES
+from tests.ecliptix.sql_support import TABLES
 
 FUNCTIONS = {
     "get_phone_number",

@@ -44,7 +44,7 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "log_login_attempt": ("varchar", "text", "boolean", "uuid"),
     "log_membership_attempt": ("uuid", "text", "boolean"),
     "create_membership": ("uuid", "bigint", "uuid", "varchar"),
-    "update_membership_secure_key": ("uuid", "bytea"),
+    "update_membership_secure_key": ("uuid", "bytea", "uuid"),
     "login_membership": ("varchar", "uuid"),
     "ecliptix_purge": ("integer",),
 }

@@ -214,15 +214,16 @@ class AttackerSession(Session):
 
     def replace_secure_key(self, *, recovery: bool) -> None:
         """Try to set the owner's secure key, with or without a recovery flow of one's own."""
+        device: uuid.UUID | None = None  # an attacker without a flow names no device
         if recovery:
-            _, flow = _fresh_flow(self, self.target, FlowPurpose.PASSWORD_RECOVERY)
+            device, flow = _fresh_flow(self, self.target, FlowPurpose.PASSWORD_RECOVERY)
             if flow is None or flow.unique_identifier is None:
                 return
             self._issue_and_guess(flow.unique_identifier, 1)
         key = b"attacker:" + secrets.token_bytes(16)
         updated = self.call(
             "update_membership_secure_key",
-            lambda: self.client.update_membership_secure_key(self.target.membership, key),
+            lambda: self.client.update_membership_secure_key(self.target.membership, key, device),
             lambda r: "success" if r.success else r.message,
         )
         kind = "secure_key_after_recovery_guess" if recovery else "secure_key_replaced"
@@ -323,7 +324,9 @@ class OwnerSession(Session):
         key = secrets.token_bytes(32)
         updated = self.call(
             "update_membership_secure_key",
-            lambda: self.client.update_membership_secure_key(self.target.membership, key),
+            lambda: self.client.update_membership_secure_key(
+                self.target.membership, key, self.target.owner_device
+            ),
             lambda r: "success" if r.success else r.message,
         )
         if updated is None or not updated.success:

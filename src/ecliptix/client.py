@@ -235,13 +235,21 @@ class EcliptixClient(FunctionRunner):
         return self._one("create_membership", params, MembershipCreation)
 
     def update_membership_secure_key(
-        self, membership_unique_id: uuid.UUID, secure_key: bytes | None
+        self,
+        membership_unique_id: uuid.UUID,
+        secure_key: bytes | None,
+        app_device_id: uuid.UUID | None = None,
     ) -> SecureKeyUpdate:
-        """Store the membership's secure key (None or empty is refused by the database)."""
-        params = (
+        """Store the membership's secure key (None or empty is refused by the database).
+
+        Replacing a key that is set needs the membership's own device, after a
+        verified password-recovery flow of it: pass `app_device_id`."""
+        params: tuple[object, ...] = (
             v.require_uuid("membership_unique_id", membership_unique_id),
             v.optional_bytes("secure_key", secure_key),
         )
+        if app_device_id is not None:  # version 1 databases take two arguments
+            params += (v.require_uuid("app_device_id", app_device_id),)
         return self._one("update_membership_secure_key", params, SecureKeyUpdate)
 
     def login_membership(

@@ -10,21 +10,10 @@ import psycopg
 import pytest
 
 from ecliptix import EcliptixClient
+from tests.ecliptix.sql_support import TABLES
 
 U = uuid.uuid4()
 NOW = dt.datetime.now(dt.UTC)
-TABLES = [
-    "app_devices",
-    "phone_numbers",
-    "phone_number_devices",
-    "verification_flows",
-    "otp_records",
-    "failed_otp_attempts",
-    "memberships",
-    "login_attempts",
-    "membership_attempts",
-    "event_log",
-]
 
 # (method, args, kwargs, words the message must contain)
 BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [

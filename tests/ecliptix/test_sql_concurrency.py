@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     THREADS,
     Conn,
     call,

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     call,
     expect_bad_input,
+    fingerprint,
     make_device,
     make_phone,
     one,
@@ -270,3 +271,9 @@ def test_bad_input_raises_and_changes_nothing(db: Conn, fn: str) -> None:
 
 def test_log_membership_attempt_unknown_phone_is_fk_error(db: Conn) -> None:
     expect_bad_input(db, "log_membership_attempt", uuid.uuid4(), "x", False, param="membership")
+
+
+def test_support_fingerprint_sees_changes(db: Conn) -> None:
+    before = fingerprint(db)
+    db.execute("INSERT INTO event_log (event_type, message) VALUES ('x', 'y')")
+    assert fingerprint(db) != before

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     call,
     make_device,
@@ -155,20 +155,24 @@ def test_initiate_returns_verified_flow(db: Conn, dp: DevicePhone) -> None:
     device, phone = dp
     flow = make_flow(db, device, phone, "registration")["unique_identifier"]
     verify_through_otp(db, flow)
-    # version 2: only to the device that verified it (any purpose) ...
-    row = one(db, "initiate_verification_flow", device, phone, "login", None)
+    # version 2: only to the device that verified it, for the same purpose ...
+    row = one(db, "initiate_verification_flow", device, phone, "registration", None)
     assert (row["outcome"], row["unique_identifier"], row["status"]) == (
         "verified",
         flow,
         "verified",
     )
+    # ... another purpose (a password recovery, say) starts a flow of its own
+    row = one(db, "initiate_verification_flow", device, phone, "password_recovery", None)
+    assert (row["outcome"], row["status"]) == ("created", "pending")
+    assert row["unique_identifier"] != flow
     # ... every other device gets a flow of its own
     device2 = make_device(db)
     row = one(db, "initiate_verification_flow", device2, phone, "login", None)
     assert row["outcome"] == "created" and row["unique_identifier"] != flow
     # newest first
     db.execute("UPDATE verification_flows SET created_at = created_at - interval '2 min'")
-    flow2 = one(db, "initiate_verification_flow", device, phone, "password_recovery", None)
+    flow2 = one(db, "initiate_verification_flow", device, phone, "registration", None)
     assert (flow2["outcome"], flow2["unique_identifier"]) == ("verified", flow)
     # an expired verified flow is not returned
     move_back(db, "verification_flows", "expires_at", "25 hours", "true")

@@ -3,7 +3,7 @@ obey a change made by one UPDATE statement, as a later migration would."""
 
 from __future__ import annotations
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     make_device,
     make_flow,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     call,
     make_device,

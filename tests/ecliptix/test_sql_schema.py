@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.ecliptix.deploy import MIGRATIONS, script_text
-from tests.ecliptix.test_sql_support import TABLES, Conn, call, make_device, make_phone, scalar
+from tests.ecliptix.sql_support import TABLES, Conn, call, make_device, make_phone, scalar
 
 FLOW_STATE = [
     ("unique_identifier", "uuid"),

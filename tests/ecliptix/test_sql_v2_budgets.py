@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.ecliptix.test_sql_support import Conn, make_device, make_phone, move_back, one, scalar
+from tests.ecliptix.sql_support import Conn, make_device, make_phone, move_back, one, scalar
 from tests.ecliptix.verification_support import (
     RIGHT,
     WRONG,

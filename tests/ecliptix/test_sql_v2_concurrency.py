@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     THREADS,
     Conn,
     make_device,

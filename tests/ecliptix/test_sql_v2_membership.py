@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     fingerprint,
     make_device,
@@ -200,7 +200,9 @@ def test_recovery_flow_of_the_own_device_replaces_the_key_once(db: Conn) -> None
     owner = member_with_key(db)
     end_verified_flows(db)
     recovery = verified_recovery(db, owner["device"], owner["phone"])
-    assert one(db, "update_membership_secure_key", owner["membership"], b"new-key") == {
+    assert one(
+        db, "update_membership_secure_key", owner["membership"], b"new-key", owner["device"]
+    ) == {
         "success": True,
         "message": "Secure key updated successfully",
         "membership_unique_id": owner["membership"],
@@ -216,9 +218,35 @@ def test_recovery_flow_of_the_own_device_replaces_the_key_once(db: Conn) -> None
     [(_, message)] = events(db, "secure_key_replaced")
     assert f"recovery_flow_id={recovery}" in message
     # used up: the next change needs another recovery
-    assert one(db, "update_membership_secure_key", owner["membership"], b"third") == REFUSED_KEY
+    assert (
+        one(db, "update_membership_secure_key", owner["membership"], b"third", owner["device"])
+        == REFUSED_KEY
+    )
     assert key_of(db, owner["membership"]) == b"new-key"
     assert one(db, "login_membership", owner["number"])["secure_key"] == b"new-key"
+
+
+def test_only_the_members_device_uses_its_recovery_flow(db: Conn) -> None:
+    # Between the owner's code check and the owner's key update, the owner's
+    # verified recovery flow is there to be used: by the owner's device only.
+    owner = member_with_key(db)
+    end_verified_flows(db)
+    recovery = verified_recovery(db, owner["device"], owner["phone"])
+    stranger = make_device(db)
+    for caller in (None, stranger):
+        args = (owner["membership"], b"stolen") + ((caller,) if caller else ())
+        assert one(db, "update_membership_secure_key", *args) == REFUSED_KEY
+    assert key_of(db, owner["membership"]) == b"owner-key"
+    assert scalar(
+        db,
+        "SELECT recovery_used_at IS NULL FROM verification_flows WHERE unique_id = %s",
+        (recovery,),
+    )
+    refusals = [m for _, m in events(db, "secure_key_change_refused")]
+    assert len(refusals) == 2 and all("reason=not_the_members_device" in m for m in refusals)
+    done = one(db, "update_membership_secure_key", owner["membership"], b"mine", owner["device"])
+    assert done["success"]
+    assert key_of(db, owner["membership"]) == b"mine"
 
 
 def test_recovery_flows_that_do_not_qualify(db: Conn) -> None:
@@ -242,14 +270,14 @@ def test_recovery_flows_that_do_not_qualify(db: Conn) -> None:
         one(db, "update_otp_status", make_otp(db, flow["unique_identifier"]), "verified")
     # a recovery flow marked verified without any verified OTP
     one(db, "update_verification_flow_status", bare, "verified")
-    assert one(db, "update_membership_secure_key", owner["membership"], b"x") == REFUSED_KEY
+    assert one(db, "update_membership_secure_key", owner["membership"], b"x", device) == REFUSED_KEY
 
     # a proper one, but its validity ran out
     end_verified_flows(db)
     db.execute("UPDATE verification_flows SET is_deleted = true WHERE unique_id = %s", (bare,))
     recovery = verified_recovery(db, device, phone)
     move_back(db, "verification_flows", "expires_at", "1 hour", "unique_id = %s", recovery)
-    assert one(db, "update_membership_secure_key", owner["membership"], b"x") == REFUSED_KEY
+    assert one(db, "update_membership_secure_key", owner["membership"], b"x", device) == REFUSED_KEY
     assert key_of(db, owner["membership"]) == b"owner-key"
     assert len(events(db, "secure_key_change_refused")) == 2
 
@@ -259,7 +287,9 @@ def test_recovery_works_from_another_region_row_of_the_number(db: Conn) -> None:
     end_verified_flows(db)
     fr = make_phone(db, owner["number"], "FR", owner["device"])
     verified_recovery(db, owner["device"], fr)
-    assert one(db, "update_membership_secure_key", owner["membership"], b"k2")["success"]
+    assert one(db, "update_membership_secure_key", owner["membership"], b"k2", owner["device"])[
+        "success"
+    ]
 
 
 # --- login ------------------------------------------------------------------
@@ -376,3 +406,12 @@ def test_audit_rows_hold_no_key_hash_or_code(db: Conn) -> None:
     }
     for secret in ("SECRETKEYBYTES", "OTHERSECRET", key.hex(), *stored_hashes):
         assert secret not in messages
+
+
+def test_recovery_right_after_registration_gets_a_flow_of_its_own(db: Conn) -> None:
+    # The registration flow stays verified for 24 h; a recovery started in that
+    # time must not be handed the registration flow back.
+    owner = member_with_key(db)
+    started = make_flow(db, owner["device"], owner["phone"], "password_recovery", 78)
+    assert started["outcome"] == "created"
+    assert started["status"] == "pending"

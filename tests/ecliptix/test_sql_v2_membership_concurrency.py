@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     THREADS,
     Conn,
     make_device,
@@ -120,7 +120,13 @@ def test_one_recovery_replaces_the_key_once(db: Conn, ecliptix_url: str) -> None
     verified_recovery(db, owner["device"], owner["phone"])
     results = run_concurrently(
         ecliptix_url,
-        lambda c, i: one(c, "update_membership_secure_key", owner["membership"], f"k{i}".encode()),
+        lambda c, i: one(
+            c,
+            "update_membership_secure_key",
+            owner["membership"],
+            f"k{i}".encode(),
+            owner["device"],
+        ),
     )
     winners = [i for i, r in enumerate(results) if r["success"]]
     assert len(winners) == 1
@@ -158,7 +164,7 @@ def test_stranger_cannot_take_over_with_a_leaked_flow(db: Conn, ecliptix_url: st
         made = one(
             c, "create_membership", owner["flow"], 42, owner["otp"], "otp_verified", strangers[i]
         )
-        key = one(c, "update_membership_secure_key", owner["membership"], b"stolen")
+        key = one(c, "update_membership_secure_key", owner["membership"], b"stolen", strangers[i])
         return made["membership_unique_id"], key["success"]
 
     results = run_concurrently(ecliptix_url, work)

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
+    PURGED_TABLES,
     Conn,
     call,
     expect_bad_input,
@@ -22,22 +23,6 @@ from tests.ecliptix.test_sql_support import (
     scalar,
 )
 from tests.ecliptix.test_sql_v2_membership import end_verified_flows, member_with_key
-
-PURGED_TABLES = (
-    "app_devices",
-    "phone_numbers",
-    "phone_number_devices",
-    "verification_flows",
-    "otp_records",
-    "failed_otp_attempts",
-    "memberships",
-    "login_attempts",
-    "membership_attempts",
-    "event_log",
-    "login_lockouts",
-    "login_device_lockouts",
-    "recovery_eligibility_checks",
-)
 
 
 def shift_time(db: Conn, interval: str) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
+    PURGED_TABLES,
     Conn,
     make_device,
     make_flow,
@@ -21,7 +22,6 @@ from tests.ecliptix.test_sql_support import (
 )
 from tests.ecliptix.test_sql_v2_membership import end_verified_flows, member_with_key
 from tests.ecliptix.test_sql_v2_retention import (
-    PURGED_TABLES,
     counts,
     purge,
     purge_until_done,

@@ -12,8 +12,8 @@ import psycopg
 
 from persistor.api import migrate
 from persistor.settings import Settings
-from tests.ecliptix.test_sql_support import (
-    STATE_TABLES,
+from tests.ecliptix.sql_support import (
+    V1_STATE_TABLES,
     Conn,
     make_device,
     make_flow,
@@ -68,7 +68,7 @@ def fill_v1(db: Conn) -> dict[str, uuid.UUID]:
 
 
 def row_counts(db: Conn) -> dict[str, int]:
-    return {t: int(scalar(db, f"SELECT count(*) FROM {t}")) for t in STATE_TABLES}
+    return {t: int(scalar(db, f"SELECT count(*) FROM {t}")) for t in V1_STATE_TABLES}
 
 
 def test_v002_on_a_v1_database_with_data(pg_url: str) -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     Conn,
     call,
     expect_bad_input,
@@ -273,7 +273,10 @@ def test_verified_flow_goes_only_to_its_device(db: Conn) -> None:
         row = one(db, "initiate_verification_flow", attacker, reg["phone"], purpose, 7)
         assert row["outcome"] == "created" and row["unique_identifier"] != reg["flow"]
         assert row["status"] == "pending"
-    mine = one(db, "initiate_verification_flow", reg["device"], reg["phone"], "login")
+    purpose = scalar(
+        db, "SELECT purpose FROM verification_flows WHERE unique_id = %s", (reg["flow"],)
+    )
+    mine = one(db, "initiate_verification_flow", reg["device"], reg["phone"], purpose)
     assert (mine["outcome"], mine["unique_identifier"]) == ("verified", reg["flow"])
 
 

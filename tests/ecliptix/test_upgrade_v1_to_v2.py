@@ -27,7 +27,7 @@ from persistor.api import migrate
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.settings import Settings
 from tests.conftest import PgServer
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     TABLES,
     Conn,
     make_device,

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ecliptix import EcliptixClient, LoginOutcome
-from tests.ecliptix.test_sql_support import (
+from tests.ecliptix.sql_support import (
     call,
     expect_bad_input,
     fingerprint,
@@ -211,9 +211,13 @@ def test_client_sql_strings_are_value_errors_or_plain_data(db: Conn) -> None:
         with pytest.raises(ValueError, match=f"^{param} "):
             call_()
     assert fingerprint(db) == before
-    # Within the limits, the same strings are data.
-    assert client.ensure_phone_number(OR_TRUE, None).outcome == "created"
-    assert client.login_membership(OR_TRUE).kind is LoginOutcome.MEMBERSHIP_NOT_FOUND
+    # Within the client's limits the same strings reach the database as data:
+    # version 2 refuses such a number for a new phone row (not E.164), and
+    # finds no phone of that number; nothing runs as SQL.
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="p_phone_number"):
+        client.ensure_phone_number(OR_TRUE, None)
+    assert fingerprint(db) == before
+    assert client.login_membership(OR_TRUE).kind is LoginOutcome.PHONE_NUMBER_NOT_FOUND
 
 
 def test_client_schema_is_an_identifier(db: Conn) -> None:

@@ -24,7 +24,7 @@ from ecliptix import (
     run_demo,
 )
 from tests.ecliptix.deploy import MIGRATIONS, script_text
-from tests.ecliptix.test_sql_support import STATE_TABLES
+from tests.ecliptix.sql_support import STATE_TABLES
 from tests.security.conftest import RoleMaker, url_as
 
 pytestmark = pytest.mark.postgres

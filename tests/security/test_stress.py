@@ -4,8 +4,8 @@ guesses than its budget, nothing was taken over and the owner never failed."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import psycopg
@@ -14,7 +14,6 @@ import pytest
 from ecliptix import EcliptixClient, FlowOutcome, FlowPurpose, OtpKeyring
 from ecliptix.attack_run import run_attack, set_up_target
 from ecliptix.attacks import GUESS_BUDGET
-from ecliptix.simulation import shift_time
 from ecliptix.stress import StressReport, run_stress
 from tests.security.conftest import RoleMaker, url_as
 
@@ -91,20 +90,11 @@ def test_attack_as_the_application_role(
     assert report.succeeded and figures.owner_success_rate == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="update_membership_secure_key does not know who calls it: while the owner's "
-    "verified recovery flow waits to be used, anyone who names the membership replaces the "
-    "key (found by the attack run; reported to the SQL side)",
-)
 def test_only_the_owner_uses_the_owners_recovery_flow(
     db: psycopg.Connection[Any], ecliptix_url: str
 ) -> None:
     keys = OtpKeyring.generate()
     target = set_up_target(ecliptix_url, schema=None, keyring=keys)
-    # A day later the registration's verified flow has expired (a device is handed
-    # its verified flow back, whatever the purpose, for 24 h): recovery can start.
-    shift_time(db, dt.timedelta(hours=25))
     owner = EcliptixClient(db, otp_keys=keys)
     flow = owner.initiate_verification_flow(
         target.owner_device, target.phone_id, FlowPurpose.PASSWORD_RECOVERY, 1
@@ -115,15 +105,19 @@ def test_only_the_owner_uses_the_owners_recovery_flow(
     assert owner.check_otp(flow.unique_identifier, issued.code).verified
     # Before the owner sends the new key, a stranger who knows the membership id tries.
     stranger = EcliptixClient(db)
-    attempt = stranger.update_membership_secure_key(target.membership, b"attacker-key")
-    assert not attempt.success
-    assert owner.update_membership_secure_key(target.membership, b"owner-key").success
+    for device in (None, uuid.uuid4()):
+        attempt = stranger.update_membership_secure_key(target.membership, b"attacker-key", device)
+        assert not attempt.success
+    changed = owner.update_membership_secure_key(
+        target.membership, b"owner-key", target.owner_device
+    )
+    assert changed.success
 
 
 def test_stress_rejects_bad_arguments() -> None:
     for kwargs in ({"clients": 1}, {"clients": True}, {"duration": 0}, {"schema": ""}):
         with pytest.raises(ValueError):
-            run_stress("postgresql://unused", **kwargs)  # type: ignore[arg-type]
+            run_stress("postgresql://unused", **kwargs)
     for kwargs in ({"sessions": 0}, {"duration": -1}):
         with pytest.raises(ValueError):
             run_attack("postgresql://unused", **kwargs)  # type: ignore[arg-type]

@@ -301,11 +301,15 @@ BEGIN
     PERFORM ecliptix_lock(11, v_number);
 
     -- A still-valid verified flow of this phone goes only to the device that
-    -- verified it (any purpose); every other device gets a flow of its own.
+    -- verified it, and only for the same purpose (a device that just
+    -- registered must still be able to start a password recovery); a
+    -- recovery flow already used for a key change is not handed out again.
+    -- Every other device gets a flow of its own.
     SELECT f.unique_id INTO v_flow
     FROM verification_flows f
     WHERE f.phone_number_id = v_phone_id AND f.status = 'verified'
-      AND f.app_device_id = p_app_device_id
+      AND f.app_device_id = p_app_device_id AND f.purpose = p_purpose
+      AND f.recovery_used_at IS NULL
       AND NOT f.is_deleted AND f.expires_at > now()
     ORDER BY f.created_at DESC, f.id DESC
     LIMIT 1;

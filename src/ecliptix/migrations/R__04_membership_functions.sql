@@ -21,6 +21,7 @@
 DROP FUNCTION IF EXISTS log_login_attempt(varchar, text, boolean);
 DROP FUNCTION IF EXISTS create_membership(uuid, bigint, uuid, varchar);
 DROP FUNCTION IF EXISTS login_membership(varchar);
+DROP FUNCTION IF EXISTS update_membership_secure_key(uuid, bytea);
 
 -- ---------------------------------------------------------------------------
 -- Attempt logging
@@ -272,7 +273,7 @@ $$;
 -- replaced after a password_recovery flow of the membership's own device and
 -- number was verified (and is still valid), and that flow is used up.
 CREATE OR REPLACE FUNCTION update_membership_secure_key(
-    p_membership_unique_id uuid, p_secure_key bytea)
+    p_membership_unique_id uuid, p_secure_key bytea, p_app_device_id uuid DEFAULT NULL)
     RETURNS TABLE (success boolean, message text, membership_unique_id uuid, status text,
                    creation_status text)
     LANGUAGE plpgsql
@@ -310,11 +311,19 @@ BEGIN
     END IF;
 
     IF v_has_key THEN
-        v_flow := ecliptix_take_recovery_flow(v_device, v_number);
+        -- Only the membership's own device replaces its key: the caller names
+        -- its device, and a recovery flow of that device must be verified.
+        -- Without the device, anyone who knows the membership id could use
+        -- the owner's recovery flow in the moment between the owner's code
+        -- check and the owner's key update.
+        v_flow := CASE WHEN p_app_device_id = v_device
+                       THEN ecliptix_take_recovery_flow(v_device, v_number) END;
         IF v_flow IS NULL THEN
             PERFORM ecliptix_audit('secure_key_change_refused', format(
-                'membership_id=%s app_device_id=%s reason=no_verified_recovery_flow',
-                p_membership_unique_id, v_device));
+                'membership_id=%s app_device_id=%s caller_device_id=%s reason=%s',
+                p_membership_unique_id, v_device, p_app_device_id,
+                CASE WHEN p_app_device_id IS DISTINCT FROM v_device THEN 'not_the_members_device'
+                     ELSE 'no_verified_recovery_flow' END));
             RETURN QUERY SELECT false, 'Secure key change requires a verified recovery flow'::text,
                 NULL::uuid, NULL::text, NULL::text;
             RETURN;
