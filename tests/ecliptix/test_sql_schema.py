@@ -118,7 +118,11 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]] | None]]
         ],
     ),
     "update_membership_secure_key": (
-        [("p_membership_unique_id", "uuid"), ("p_secure_key", "bytea")],
+        [
+            ("p_membership_unique_id", "uuid"),
+            ("p_secure_key", "bytea"),
+            ("p_app_device_id", "uuid"),  # v2, optional
+        ],
         [
             ("success", "boolean"),
             ("message", "text"),
@@ -147,6 +151,7 @@ DEFAULTS = {
     "log_login_attempt": 1,
     "create_membership": 1,
     "login_membership": 1,
+    "update_membership_secure_key": 1,
 }
 
 
