@@ -66,6 +66,25 @@ $$;
 -- Membership creation
 -- ---------------------------------------------------------------------------
 
+-- The non-deleted and deleted phone rows with this number (every region):
+-- their unique ids. Looked up first, so that the attempt queries below are
+-- an equality on the leading column of their index: a plan cached while
+-- the tables were small (PL/pgSQL keeps one per session) then still reads
+-- one number's rows, never the whole table.
+CREATE OR REPLACE FUNCTION ecliptix_phone_uids(p_phone_number text)
+    RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_uids uuid[];
+BEGIN
+    SELECT array_agg(p.unique_id) INTO v_uids
+    FROM phone_numbers p WHERE p.phone_number = p_phone_number;
+    RETURN coalesce(v_uids, '{}');
+END;
+$$;
+
 -- The counted create_membership failures of (number, device) in the window,
 -- newest first: failures of any phone row with that number, recorded for
 -- that device or for no device (version 1 rows and log_membership_attempt,
@@ -81,8 +100,7 @@ BEGIN
     RETURN QUERY
         SELECT a.attempted_at
         FROM membership_attempts a
-        WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
-                                    WHERE p.phone_number = p_phone_number)
+        WHERE a.phone_number_id = ANY (ecliptix_phone_uids(p_phone_number))
           AND (a.app_device_id = p_app_device_id OR a.app_device_id IS NULL)
           AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
           AND a.attempted_at > now() - p_window
@@ -100,8 +118,8 @@ CREATE OR REPLACE FUNCTION ecliptix_record_membership_attempt(
     SET search_path FROM CURRENT
 AS $$
 DECLARE
-    v_window interval := ecliptix_limit_interval('membership_failure_window_seconds');
-    v_limit  integer := ecliptix_limit('membership_failures_per_window');
+    v_window interval;
+    v_limit  integer;
     v_count  bigint;
 BEGIN
     INSERT INTO membership_attempts
@@ -110,6 +128,10 @@ BEGIN
     IF p_is_success OR p_outcome = 'rate_limited' THEN
         RETURN;
     END IF;
+    -- The limits are read only for a counted failure (successes are the
+    -- hot path).
+    v_window := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_limit := ecliptix_limit('membership_failures_per_window');
     SELECT count(*) INTO v_count
     FROM ecliptix_membership_failures(p_phone_number, p_app_device_id, v_window);
     IF v_count = v_limit THEN
@@ -226,8 +248,7 @@ BEGIN
                                                'created', true);
     -- The budget of (number, device) starts afresh (refusals included).
     DELETE FROM membership_attempts a
-    WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
-                                WHERE p.phone_number = f.phone_number)
+    WHERE a.phone_number_id = ANY (ecliptix_phone_uids(f.phone_number))
       AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
       AND NOT a.is_success;
 
@@ -420,17 +441,22 @@ CREATE OR REPLACE FUNCTION ecliptix_login_evaluate(p_phone_number text,
 AS $$
 DECLARE
     v_found boolean;
+    v_uids  uuid[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM phone_numbers p
-                   WHERE p.phone_number = p_phone_number AND NOT p.is_deleted) THEN
+    -- The number's live phone rows first, then their memberships by the
+    -- indexed phone_number_id (a join here was planned, and the plan cached,
+    -- as a scan of every membership).
+    SELECT array_agg(p.unique_id) INTO v_uids
+    FROM phone_numbers p
+    WHERE p.phone_number = p_phone_number AND NOT p.is_deleted;
+    IF v_uids IS NULL THEN
         outcome := 'phone_number_not_found';
         RETURN;
     END IF;
     SELECT true, m.unique_id, m.status, m.secure_key
     INTO v_found, membership_unique_id, status, secure_key
     FROM memberships m
-    JOIN phone_numbers p ON p.unique_id = m.phone_number_id
-    WHERE p.phone_number = p_phone_number AND NOT p.is_deleted AND NOT m.is_deleted
+    WHERE m.phone_number_id = ANY (v_uids) AND NOT m.is_deleted
     ORDER BY m.created_at DESC, m.id DESC
     LIMIT 1;
     IF v_found IS NULL THEN
