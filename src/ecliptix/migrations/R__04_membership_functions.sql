@@ -159,6 +159,7 @@ DECLARE
     f               record;
     v_device        uuid;
     v_window        interval := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_uids          uuid[];
     v_oldest        timestamptz;
     v_minutes       bigint;
     v_fail          text;
@@ -193,8 +194,16 @@ BEGIN
 
     -- 1. Too many counted failures in the window: the wait is until the
     --    limit-th newest counted failure leaves the window, rounded up.
-    SELECT c.attempted_at INTO v_oldest
-    FROM ecliptix_membership_failures(f.phone_number, v_device, v_window) c
+    --    The rows of ecliptix_membership_failures, read here directly (this
+    --    runs on every call; the helper's result set would be built first).
+    v_uids := ecliptix_phone_uids(f.phone_number);
+    SELECT a.attempted_at INTO v_oldest
+    FROM membership_attempts a
+    WHERE a.phone_number_id = ANY (v_uids)
+      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
+      AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
+      AND a.attempted_at > now() - v_window
+    ORDER BY a.attempted_at DESC
     OFFSET ecliptix_limit('membership_failures_per_window') - 1
     LIMIT 1;
     IF v_oldest IS NOT NULL THEN
@@ -244,11 +253,14 @@ BEGIN
     UPDATE otp_records r SET is_active = false
     WHERE r.unique_id = p_otp_unique_id AND r.flow_unique_id = p_flow_unique_id AND r.is_active;
 
-    PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
-                                               'created', true);
+    -- A success is recorded as ecliptix_record_membership_attempt would
+    -- (a plain insert: no budget to check).
+    INSERT INTO membership_attempts
+        (phone_number_id, attempted_at, outcome, is_success, app_device_id)
+    VALUES (f.phone_uid, now(), 'created', true, v_device);
     -- The budget of (number, device) starts afresh (refusals included).
     DELETE FROM membership_attempts a
-    WHERE a.phone_number_id = ANY (ecliptix_phone_uids(f.phone_number))
+    WHERE a.phone_number_id = ANY (v_uids)
       AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
       AND NOT a.is_success;
 
