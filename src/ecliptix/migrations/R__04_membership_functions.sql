@@ -160,6 +160,7 @@ DECLARE
     v_device        uuid;
     v_window        interval := ecliptix_limit_interval('membership_failure_window_seconds');
     v_uids          uuid[];
+    v_uid           uuid;
     v_oldest        timestamptz;
     v_minutes       bigint;
     v_fail          text;
@@ -259,10 +260,15 @@ BEGIN
         (phone_number_id, attempted_at, outcome, is_success, app_device_id)
     VALUES (f.phone_uid, now(), 'created', true, v_device);
     -- The budget of (number, device) starts afresh (refusals included).
-    DELETE FROM membership_attempts a
-    WHERE a.phone_number_id = ANY (v_uids)
-      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
-      AND NOT a.is_success;
+    -- One phone row at a time: an equality on the index's leading column is
+    -- planned as an index scan even while the table is small, where "= ANY"
+    -- got a cached plan that scanned the whole table on every call.
+    FOREACH v_uid IN ARRAY v_uids LOOP
+        DELETE FROM membership_attempts a
+        WHERE a.phone_number_id = v_uid
+          AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
+          AND NOT a.is_success;
+    END LOOP;
 
     RETURN QUERY SELECT v_member, v_m_status, v_m_creation, 'created'::text;
 END;
