@@ -670,6 +670,7 @@ DECLARE
     v_created      boolean := false;
     v_device_ok    boolean := false;
     v_link_deleted boolean;
+    v_e164         boolean;
 BEGIN
     PERFORM ecliptix_check_phone_number(p_phone_number, 'p_phone_number');
     PERFORM ecliptix_check_region(p_region, 'p_region');
@@ -677,8 +678,8 @@ BEGIN
 
     -- New rows take E.164 numbers only; a row that exists already (from
     -- before version 2) is found and used as it is.
-    IF NOT ecliptix_is_e164(p_phone_number)
-       AND ecliptix_find_phone(p_phone_number, p_region) IS NULL THEN
+    v_e164 := ecliptix_is_e164(p_phone_number);
+    IF NOT v_e164 AND ecliptix_find_phone(p_phone_number, p_region) IS NULL THEN
         PERFORM ecliptix_check_e164(p_phone_number, 'p_phone_number');
     END IF;
 
@@ -687,7 +688,7 @@ BEGIN
     -- that is not E.164, even if the old row went away meanwhile).
     INSERT INTO phone_numbers AS p (phone_number, region)
     SELECT p_phone_number, p_region
-    WHERE ecliptix_is_e164(p_phone_number)
+    WHERE v_e164
     ON CONFLICT (phone_number, region) WHERE NOT is_deleted DO NOTHING
     RETURNING p.id INTO v_phone_id;
     v_created := v_phone_id IS NOT NULL;

@@ -65,27 +65,31 @@ DECLARE
     v_shared       bigint;
     v_own          bigint;
 BEGIN
-    -- The three limits in one read (this runs on every check).
-    SELECT max(l.value) FILTER (WHERE l.name = 'failed_checks_per_number'),
-           max(l.value) FILTER (WHERE l.name = 'failed_checks_per_known_device'),
-           max(l.value) FILTER (WHERE l.name = 'failed_check_window_seconds')
-    INTO v_shared_limit, v_own_limit, v_window
-    FROM ecliptix_limits l
-    WHERE l.name IN ('failed_checks_per_number', 'failed_checks_per_known_device',
-                     'failed_check_window_seconds');
+    -- The three limits and both counts in one statement (this runs on
+    -- every check).
+    SELECT l.shared_limit, l.own_limit, l.window_seconds, c.shared, c.own
+    INTO v_shared_limit, v_own_limit, v_window, v_shared, v_own
+    FROM (SELECT max(x.value) FILTER (WHERE x.name = 'failed_checks_per_number') AS shared_limit,
+                 max(x.value) FILTER (WHERE x.name = 'failed_checks_per_known_device')
+                     AS own_limit,
+                 max(x.value) FILTER (WHERE x.name = 'failed_check_window_seconds')
+                     AS window_seconds
+          FROM ecliptix_limits x
+          WHERE x.name IN ('failed_checks_per_number', 'failed_checks_per_known_device',
+                           'failed_check_window_seconds')) l
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE NOT a.known_device) AS shared,
+               count(*) FILTER (WHERE a.known_device AND a.app_device_id = p_app_device_id)
+                   AS own
+        FROM failed_otp_attempts a
+        WHERE a.phone_number = p_phone_number
+          AND a.attempt_time > now() - make_interval(secs => l.window_seconds)) c;
     IF v_shared_limit IS NULL OR v_own_limit IS NULL OR v_window IS NULL THEN
         -- A missing row is a deployment bug: let ecliptix_limit name it.
         PERFORM ecliptix_limit('failed_checks_per_number'),
                 ecliptix_limit('failed_checks_per_known_device'),
                 ecliptix_limit('failed_check_window_seconds');
     END IF;
-
-    SELECT count(*) FILTER (WHERE NOT a.known_device),
-           count(*) FILTER (WHERE a.known_device AND a.app_device_id = p_app_device_id)
-    INTO v_shared, v_own
-    FROM failed_otp_attempts a
-    WHERE a.phone_number = p_phone_number
-      AND a.attempt_time > now() - make_interval(secs => v_window);
     IF v_shared < v_shared_limit AND v_own < v_own_limit THEN
         RETURN false;
     END IF;
@@ -268,6 +272,7 @@ DECLARE
     v_device_count bigint;
     v_limit        integer := ecliptix_limit('flows_per_phone_per_window');
     v_device_limit integer := ecliptix_limit('flows_per_device_per_window');
+    v_new_expires  timestamptz;
 BEGIN
     PERFORM ecliptix_require(p_app_device_id, 'p_app_device_id');
     PERFORM ecliptix_require(p_phone_unique_id, 'p_phone_unique_id');
@@ -360,7 +365,7 @@ BEGIN
         (phone_number_id, app_device_id, status, purpose, expires_at, otp_count, connection_id)
     VALUES (v_phone_id, p_app_device_id, 'pending', p_purpose,
             now() + ecliptix_limit_interval('flow_lifetime_seconds'), 0, p_connection_id)
-    RETURNING f.unique_id INTO v_flow;
+    RETURNING f.unique_id, f.expires_at INTO v_flow, v_new_expires;
 
     -- The flow that uses up a budget is the one that logs it, once.
     IF v_count + 1 = v_limit THEN
@@ -378,7 +383,11 @@ BEGIN
                        'leaves the window', p_phone_unique_id, p_app_device_id,
                        v_device_count + 1, ecliptix_limit('flow_rate_window_seconds')));
     END IF;
-    RETURN QUERY SELECT s.*, 'created'::text FROM get_full_flow_state(v_flow) s;
+    -- What get_full_flow_state(v_flow) would return, without reading it
+    -- back: the flow was just made, so no OTP can be its yet.
+    RETURN QUERY SELECT v_flow, p_phone_unique_id, p_app_device_id, p_connection_id,
+        v_new_expires, 'pending'::text, p_purpose::text, 0::smallint, NULL::uuid, NULL::uuid,
+        NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::boolean, 'created'::text;
 END;
 $$;
 
@@ -477,19 +486,24 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The resend cooldown holds whoever calls: measured from the flow's
-    -- newest OTP, as request_resend_otp does.
-    SELECT max(r.created_at) INTO v_newest
-    FROM otp_records r
-    WHERE r.flow_unique_id = p_flow_unique_id;
-    IF v_newest > now() - ecliptix_limit_interval('otp_resend_cooldown_seconds') THEN
-        RETURN QUERY SELECT NULL::uuid, 'resend_cooldown_active'::text;
-        RETURN;
-    END IF;
+    -- otp_count counts the OTPs this function issued for the flow (the only
+    -- way one is made): a flow's first OTP has no older one to wait for or
+    -- to retire, so the two statements below are skipped for it.
+    IF v_count > 0 THEN
+        -- The resend cooldown holds whoever calls: measured from the flow's
+        -- newest OTP, as request_resend_otp does.
+        SELECT max(r.created_at) INTO v_newest
+        FROM otp_records r
+        WHERE r.flow_unique_id = p_flow_unique_id;
+        IF v_newest > now() - ecliptix_limit_interval('otp_resend_cooldown_seconds') THEN
+            RETURN QUERY SELECT NULL::uuid, 'resend_cooldown_active'::text;
+            RETURN;
+        END IF;
 
-    UPDATE otp_records r
-    SET is_active = false, status = 'expired'
-    WHERE r.flow_unique_id = p_flow_unique_id AND r.is_active AND NOT r.is_deleted;
+        UPDATE otp_records r
+        SET is_active = false, status = 'expired'
+        WHERE r.flow_unique_id = p_flow_unique_id AND r.is_active AND NOT r.is_deleted;
+    END IF;
 
     INSERT INTO otp_records AS r
         (flow_unique_id, phone_number_id, otp_hash, otp_salt, expires_at, status, is_active)

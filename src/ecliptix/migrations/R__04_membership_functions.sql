@@ -67,6 +67,25 @@ $$;
 -- Membership creation
 -- ---------------------------------------------------------------------------
 
+-- The non-deleted and deleted phone rows with this number (every region):
+-- their unique ids. Looked up first, so that the attempt queries below are
+-- an equality on the leading column of their index: a plan cached while
+-- the tables were small (PL/pgSQL keeps one per session) then still reads
+-- one number's rows, never the whole table.
+CREATE OR REPLACE FUNCTION ecliptix_phone_uids(p_phone_number text)
+    RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_uids uuid[];
+BEGIN
+    SELECT array_agg(p.unique_id) INTO v_uids
+    FROM phone_numbers p WHERE p.phone_number = p_phone_number;
+    RETURN coalesce(v_uids, '{}');
+END;
+$$;
+
 -- The counted create_membership failures of (number, device) in the window,
 -- newest first: failures of any phone row with that number, recorded for
 -- that device or for no device (version 1 rows and log_membership_attempt,
@@ -82,8 +101,7 @@ BEGIN
     RETURN QUERY
         SELECT a.attempted_at
         FROM membership_attempts a
-        WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
-                                    WHERE p.phone_number = p_phone_number)
+        WHERE a.phone_number_id = ANY (ecliptix_phone_uids(p_phone_number))
           AND (a.app_device_id = p_app_device_id OR a.app_device_id IS NULL)
           AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
           AND a.attempted_at > now() - p_window
@@ -101,8 +119,8 @@ CREATE OR REPLACE FUNCTION ecliptix_record_membership_attempt(
     SET search_path FROM CURRENT
 AS $$
 DECLARE
-    v_window interval := ecliptix_limit_interval('membership_failure_window_seconds');
-    v_limit  integer := ecliptix_limit('membership_failures_per_window');
+    v_window interval;
+    v_limit  integer;
     v_count  bigint;
 BEGIN
     INSERT INTO membership_attempts
@@ -111,6 +129,10 @@ BEGIN
     IF p_is_success OR p_outcome = 'rate_limited' THEN
         RETURN;
     END IF;
+    -- The limits are read only for a counted failure (successes are the
+    -- hot path).
+    v_window := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_limit := ecliptix_limit('membership_failures_per_window');
     SELECT count(*) INTO v_count
     FROM ecliptix_membership_failures(p_phone_number, p_app_device_id, v_window);
     IF v_count = v_limit THEN
@@ -138,6 +160,8 @@ DECLARE
     f               record;
     v_device        uuid;
     v_window        interval := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_uids          uuid[];
+    v_uid           uuid;
     v_oldest        timestamptz;
     v_minutes       bigint;
     v_fail          text;
@@ -172,8 +196,16 @@ BEGIN
 
     -- 1. Too many counted failures in the window: the wait is until the
     --    limit-th newest counted failure leaves the window, rounded up.
-    SELECT c.attempted_at INTO v_oldest
-    FROM ecliptix_membership_failures(f.phone_number, v_device, v_window) c
+    --    The rows of ecliptix_membership_failures, read here directly (this
+    --    runs on every call; the helper's result set would be built first).
+    v_uids := ecliptix_phone_uids(f.phone_number);
+    SELECT a.attempted_at INTO v_oldest
+    FROM membership_attempts a
+    WHERE a.phone_number_id = ANY (v_uids)
+      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
+      AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
+      AND a.attempted_at > now() - v_window
+    ORDER BY a.attempted_at DESC
     OFFSET ecliptix_limit('membership_failures_per_window') - 1
     LIMIT 1;
     IF v_oldest IS NOT NULL THEN
@@ -223,14 +255,21 @@ BEGIN
     UPDATE otp_records r SET is_active = false
     WHERE r.unique_id = p_otp_unique_id AND r.flow_unique_id = p_flow_unique_id AND r.is_active;
 
-    PERFORM ecliptix_record_membership_attempt(f.phone_uid, f.phone_number, v_device,
-                                               'created', true);
+    -- A success is recorded as ecliptix_record_membership_attempt would
+    -- (a plain insert: no budget to check).
+    INSERT INTO membership_attempts
+        (phone_number_id, attempted_at, outcome, is_success, app_device_id)
+    VALUES (f.phone_uid, now(), 'created', true, v_device);
     -- The budget of (number, device) starts afresh (refusals included).
-    DELETE FROM membership_attempts a
-    WHERE a.phone_number_id IN (SELECT p.unique_id FROM phone_numbers p
-                                WHERE p.phone_number = f.phone_number)
-      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
-      AND NOT a.is_success;
+    -- One phone row at a time: an equality on the index's leading column is
+    -- planned as an index scan even while the table is small, where "= ANY"
+    -- got a cached plan that scanned the whole table on every call.
+    FOREACH v_uid IN ARRAY v_uids LOOP
+        DELETE FROM membership_attempts a
+        WHERE a.phone_number_id = v_uid
+          AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
+          AND NOT a.is_success;
+    END LOOP;
 
     RETURN QUERY SELECT v_member, v_m_status, v_m_creation, 'created'::text;
 END;
@@ -429,17 +468,22 @@ CREATE OR REPLACE FUNCTION ecliptix_login_evaluate(p_phone_number text,
 AS $$
 DECLARE
     v_found boolean;
+    v_uids  uuid[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM phone_numbers p
-                   WHERE p.phone_number = p_phone_number AND NOT p.is_deleted) THEN
+    -- The number's live phone rows first, then their memberships by the
+    -- indexed phone_number_id (a join here was planned, and the plan cached,
+    -- as a scan of every membership).
+    SELECT array_agg(p.unique_id) INTO v_uids
+    FROM phone_numbers p
+    WHERE p.phone_number = p_phone_number AND NOT p.is_deleted;
+    IF v_uids IS NULL THEN
         outcome := 'phone_number_not_found';
         RETURN;
     END IF;
     SELECT true, m.unique_id, m.status, m.secure_key
     INTO v_found, membership_unique_id, status, secure_key
     FROM memberships m
-    JOIN phone_numbers p ON p.unique_id = m.phone_number_id
-    WHERE p.phone_number = p_phone_number AND NOT p.is_deleted AND NOT m.is_deleted
+    WHERE m.phone_number_id = ANY (v_uids) AND NOT m.is_deleted
     ORDER BY m.created_at DESC, m.id DESC
     LIMIT 1;
     IF v_found IS NULL THEN
