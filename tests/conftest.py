@@ -49,6 +49,14 @@ class PgServer:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def url_as(url: str, user: str, password: str | None = None) -> str:
+    """Return url with its user (and password) replaced."""
+    parts = urlsplit(url)
+    hostport = parts.netloc.rpartition("@")[2]
+    userinfo = user if password is None else f"{user}:{password}"
+    return parts._replace(netloc=f"{userinfo}@{hostport}").geturl()
+
+
 def _pg_params() -> list[str]:
     params = ["embedded"]
     if os.environ.get(SERVICE_URL_ENV):

@@ -26,7 +26,7 @@ from psycopg import sql
 from persistor.api import migrate
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.settings import Settings
-from tests.conftest import PgServer
+from tests.conftest import PgServer, url_as
 from tests.ecliptix.sql_support import (
     TABLES,
     Conn,
@@ -39,7 +39,6 @@ from tests.ecliptix.sql_support import (
     one,
     scalar,
 )
-from tests.security.conftest import url_as
 
 V1_MIGRATIONS = Path(__file__).parent / "data" / "v1_migrations"
 V1_TABLES = (*TABLES, "login_lockouts", "ecliptix_limits", "ecliptix_app_roles")

@@ -17,8 +17,8 @@ import pytest
 
 from persistor.cli.main import cli as click_group
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
+from tests.conftest import url_as
 from tests.migrator.conftest import history, tables, write
-from tests.security.conftest import url_as
 
 
 def test_test_command_reports_the_connection(cli: Any, db_url: str, migrations: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.conftest import url_as
 from tests.migrator.conftest import tables, write
-from tests.security.conftest import url_as
 
 pytestmark = pytest.mark.postgres
 

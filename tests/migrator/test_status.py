@@ -16,8 +16,8 @@ import pytest
 
 from persistor import api
 from persistor.settings import Settings
+from tests.conftest import url_as
 from tests.migrator.conftest import write
-from tests.security.conftest import url_as
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -21,15 +20,6 @@ from tests.conftest import PgServer
 
 # The fresh, migrated Ecliptix database per test, shared with tests/ecliptix.
 from tests.ecliptix.conftest import db, ecliptix_template, ecliptix_url  # noqa: F401
-
-
-def url_as(url: str, user: str, password: str | None = None) -> str:
-    """Return url with its user (and password) replaced."""
-    parts = urlsplit(url)
-    hostport = parts.netloc.rpartition("@")[2]
-    userinfo = user if password is None else f"{user}:{password}"
-    return parts._replace(netloc=f"{userinfo}@{hostport}").geturl()
-
 
 RoleMaker = Callable[..., str]
 

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.conftest import url_as
 from tests.ecliptix.deploy import MIGRATIONS, script_text
-from tests.security.conftest import RoleMaker, url_as
+from tests.security.conftest import RoleMaker
 from tests.security.test_privileges import CONTRACT, executable
 
 pytestmark = pytest.mark.postgres

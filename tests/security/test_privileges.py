@@ -23,9 +23,10 @@ from ecliptix import (
     ResendOutcome,
     run_demo,
 )
+from tests.conftest import url_as
 from tests.ecliptix.deploy import MIGRATIONS, script_text
 from tests.ecliptix.sql_support import STATE_TABLES
-from tests.security.conftest import RoleMaker, url_as
+from tests.security.conftest import RoleMaker
 
 pytestmark = pytest.mark.postgres
 Conn = psycopg.Connection[Any]

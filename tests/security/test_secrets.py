@@ -29,8 +29,8 @@ from psycopg import sql
 
 from ecliptix import EcliptixClient, FlowPurpose, OtpKeyError, OtpKeyring, run_demo
 from ecliptix import client as client_module
-from tests.conftest import PgServer
-from tests.security.conftest import RoleMaker, url_as
+from tests.conftest import PgServer, url_as
+from tests.security.conftest import RoleMaker
 
 pytestmark = pytest.mark.postgres
 Conn = psycopg.Connection[Any]

@@ -15,7 +15,8 @@ from ecliptix import EcliptixClient, FlowOutcome, FlowPurpose, OtpKeyring
 from ecliptix.attack_run import run_attack, set_up_target
 from ecliptix.attacks import GUESS_BUDGET
 from ecliptix.stress import StressReport, run_stress
-from tests.security.conftest import RoleMaker, url_as
+from tests.conftest import url_as
+from tests.security.conftest import RoleMaker
 
 pytestmark = pytest.mark.postgres
 
