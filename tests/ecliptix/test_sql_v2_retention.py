@@ -4,6 +4,7 @@ timestamp back (shift_time), never by sleeping."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -12,6 +13,7 @@ import pytest
 from tests.ecliptix.sql_support import (
     PURGED_TABLES,
     Conn,
+    Row,
     call,
     expect_bad_input,
     make_device,
@@ -57,22 +59,31 @@ def purge_until_done(db: Conn, batch: int = 5000, calls: int = 50) -> dict[str, 
     raise AssertionError(f"purge still deleting after {calls} calls: {total}")
 
 
+def attacker_traffic(db: Conn, victim: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID, Row]:
+    """A fresh attacker device on the victim's number: a flow with a wrong code and
+    a failed creation, wrong passwords until locked out, a recovery check.
+    Returns the device, the flow and the login that met the lock."""
+    device = make_device(db)
+    make_phone(db, victim["number"], None, device)
+    flow: uuid.UUID = make_flow(db, device, victim["phone"], "registration", 9)["unique_identifier"]
+    otp = make_otp(db, flow)
+    one(db, "update_otp_status", otp, "failed")
+    one(db, "create_membership", flow, 9, otp, "otp_verified")
+    for _ in range(5):
+        one(db, "log_login_attempt", victim["number"], "wrong_password", False, device)
+    login = one(db, "login_membership", victim["number"], device)
+    one(db, "verify_phone_for_secret_key_recovery", victim["number"])
+    return device, flow, login
+
+
 def junk(db: Conn) -> dict[str, Any]:
     """What an attacker leaves: a device linked to a victim number with a flow
     that expired (an OTP, a failed check, a failed creation), failed logins
     locking it out, recovery checks; plus a device and a phone nobody uses."""
     owner = member_with_key(db)
     end_verified_flows(db)  # the attack comes later
-    device = make_device(db)
-    make_phone(db, owner["number"], None, device)
-    flow = make_flow(db, device, owner["phone"], "registration", 9)["unique_identifier"]
-    otp = make_otp(db, flow)
-    one(db, "update_otp_status", otp, "failed")
-    one(db, "create_membership", flow, 9, otp, "otp_verified")
-    for _ in range(5):
-        one(db, "log_login_attempt", owner["number"], "wrong_password", False, device)
-    assert one(db, "login_membership", owner["number"], device)["outcome"] == "5"
-    one(db, "verify_phone_for_secret_key_recovery", owner["number"])
+    device, flow, login = attacker_traffic(db, owner)
+    assert login["outcome"] == "5"
     one(db, "update_verification_flow_status", flow, "expired")
     # a soft-deleted membership of another registration
     gone = member_with_key(db, b"gone")

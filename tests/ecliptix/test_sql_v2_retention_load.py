@@ -11,9 +11,7 @@ from typing import Any
 from tests.ecliptix.sql_support import (
     PURGED_TABLES,
     Conn,
-    make_device,
     make_flow,
-    make_otp,
     make_phone,
     new_number,
     one,
@@ -22,6 +20,7 @@ from tests.ecliptix.sql_support import (
 )
 from tests.ecliptix.test_sql_v2_membership import end_verified_flows, member_with_key
 from tests.ecliptix.test_sql_v2_retention import (
+    attacker_traffic,
     counts,
     purge,
     purge_until_done,
@@ -45,16 +44,7 @@ def attack(db: Conn, victim: dict[str, Any]) -> None:
     """A fresh attacker device: a flow on the victim's number with a wrong
     code and a failed creation, wrong passwords until locked out, a recovery
     check, and a random number of its own."""
-    device = make_device(db)
-    make_phone(db, victim["number"], None, device)
-    flow = make_flow(db, device, victim["phone"], "registration", 9)["unique_identifier"]
-    otp = make_otp(db, flow)
-    one(db, "update_otp_status", otp, "failed")
-    one(db, "create_membership", flow, 9, otp, "otp_verified")
-    for _ in range(5):
-        one(db, "log_login_attempt", victim["number"], "wrong_password", False, device)
-    one(db, "login_membership", victim["number"], device)
-    one(db, "verify_phone_for_secret_key_recovery", victim["number"])
+    device, _, _ = attacker_traffic(db, victim)
     make_phone(db, new_number(), None, device)
 
 
