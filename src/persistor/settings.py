@@ -20,9 +20,6 @@ from persistor.urls import mask_url
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HISTORY_TABLE: str = BY_KEY["history_table"].default
-DEFAULT_LOCK_TIMEOUT: float = BY_KEY["lock_timeout"].default
-DEFAULT_LOCK_LEASE: float = BY_KEY["lock_lease"].default
 CONFIG_FILE = "persistor.toml"
 
 
