@@ -10,6 +10,8 @@ from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.settings import Settings
 
 MIGRATIONS = PACKAGED_MIGRATIONS
+# The database as version 1 shipped it (see data/README.md), for upgrade tests.
+V1_MIGRATIONS = Path(__file__).parent / "data" / "v1_migrations"
 
 
 def deploy_ecliptix(url: str) -> None:

@@ -6,12 +6,12 @@ application, a number that is not E.164) still usable."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import psycopg
 
 from persistor.api import migrate
 from persistor.settings import Settings
+from tests.ecliptix.deploy import V1_MIGRATIONS
 from tests.ecliptix.sql_support import (
     V1_STATE_TABLES,
     Conn,
@@ -22,7 +22,6 @@ from tests.ecliptix.sql_support import (
 )
 from tests.ecliptix.verification_support import RIGHT, WRONG, failures
 
-V1_MIGRATIONS = Path(__file__).parent / "data" / "v1_migrations"
 LEGACY_NUMBER = "5550100"  # accepted by version 1, not E.164
 V2_LIMITS = {
     "failed_checks_per_otp",

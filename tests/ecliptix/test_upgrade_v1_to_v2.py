@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,8 +26,9 @@ from persistor.api import migrate
 from persistor.ecliptix_app import PACKAGED_MIGRATIONS
 from persistor.settings import Settings
 from tests.conftest import PgServer, url_as
+from tests.ecliptix.deploy import V1_MIGRATIONS
 from tests.ecliptix.sql_support import (
-    TABLES,
+    V1_STATE_TABLES,
     Conn,
     make_device,
     make_flow,
@@ -40,8 +40,7 @@ from tests.ecliptix.sql_support import (
     scalar,
 )
 
-V1_MIGRATIONS = Path(__file__).parent / "data" / "v1_migrations"
-V1_TABLES = (*TABLES, "login_lockouts", "ecliptix_limits", "ecliptix_app_roles")
+V1_TABLES = (*V1_STATE_TABLES, "ecliptix_app_roles")
 PURPOSES = ("unspecified", "registration", "login", "password_recovery", "update_phone")
 
 
