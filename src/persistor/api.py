@@ -37,6 +37,7 @@ from persistor.settings import Settings
 if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
     from persistor.core.source import ExpandedScript
+    from persistor.engines.base import HistoryRow
 
 
 def _prepare_all(
@@ -96,6 +97,23 @@ def migrate(
             return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
 
 
+def _planned(
+    s: Session,
+    discovery: Discovery,
+    sources: dict[str, ExpandedScript],
+    history: list[HistoryRow],
+    goal: Version | None,
+    out_of_order: bool,
+    single_transaction: bool,
+) -> tuple[Plan, list[PreparedScript]]:
+    """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
+    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
+    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
+    if plan.problems or problems:
+        raise ValidationError([*plan.problems, *problems])
+    return plan, prepared
+
+
 def _dry_run(
     s: Session,
     discovery: Discovery,
@@ -106,10 +124,9 @@ def _dry_run(
 ) -> MigrateResult:
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
-    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
-    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
-    if plan.problems or problems:
-        raise ValidationError([*plan.problems, *problems])
+    plan, prepared = _planned(
+        s, discovery, sources, history, goal, out_of_order, single_transaction
+    )
     planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
     return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
 
@@ -126,10 +143,9 @@ def _apply_pending(
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
     s.engine.ensure_history()
     history = s.engine.read_history()
-    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
-    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
-    if plan.problems or problems:
-        raise ValidationError([*plan.problems, *problems])
+    plan, prepared = _planned(
+        s, discovery, sources, history, goal, out_of_order, single_transaction
+    )
     if not prepared:
         return MigrateResult(s.database, (), plan.current_version)
     from persistor.core.runner import run_script
