@@ -148,14 +148,17 @@ def committing(what: str, kept: Callable[[], str]) -> Iterator[None]:
     try:
         yield
     except StatementFailed as exc:
-        state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-        message = f"{what} failed at COMMIT, after its last statement: {exc.message}{state}"
-        if exc.detail:
-            message += "\n" + exc.detail
+        message = f"{what} failed at COMMIT, after its last statement: {_server_says(exc)}"
         message += f"\n{kept()}; fix it and run migrate again."
         raise MigrationError(
             message, script=what, sqlstate=exc.sqlstate, server_message=exc.message
         ) from None
+
+
+def _server_says(exc: StatementFailed) -> str:
+    """Return the server's message with its SQLSTATE, and its detail on a line of its own."""
+    said = f"{exc.message} (SQLSTATE {exc.sqlstate})" if exc.sqlstate else exc.message
+    return f"{said}\n{exc.detail}" if exc.detail else said
 
 
 def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> MigrationError:
@@ -163,10 +166,7 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     if exc.position:
         line += stmt.text[: exc.position - 1].count("\n")
     loc: SourceLocation = script.source.locate(line)
-    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-    message = f"{script.file.name} failed at {loc}: {exc.message}{state}"
-    if exc.detail:
-        message += "\n" + exc.detail
+    message = f"{script.file.name} failed at {loc}: {_server_says(exc)}"
     if script.transactional:
         message += "\nNothing of this script was applied; fix it and run migrate again."
     return MigrationError(
