@@ -7,8 +7,10 @@ maintenance commands live in persistor.admin and are re-exported here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from persistor import inspection
 from persistor.admin import (
     baseline,
     clean,
@@ -22,7 +24,9 @@ from persistor.admin import (
 from persistor.core import planner
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
+from persistor.dump_file import check_folder, rewrite
 from persistor.errors import PersistorError, Problem, ValidationError
+from persistor.inspection import DriftResult, DumpResult, check_no_drift, check_settled
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
@@ -79,6 +83,8 @@ def migrate(
     """Validate, then apply pending versioned scripts and changed repeatables."""
     goal = parse_target(target)
     ooo = settings.out_of_order if out_of_order is None else out_of_order
+    if settings.dump_file is not None:
+        check_folder(settings.dump_file, "dump_file")
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=not dry_run) as s:
         if dry_run:
@@ -94,7 +100,10 @@ def migrate(
         # A run can commit as a whole: on SQLite, whose lock is the run's own
         # transaction and commits as it is released, and with --single-transaction.
         with committing("the run", kept), s.locked():
-            return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+            result = _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+        if settings.dump_file is not None:  # after the run has committed and let the lock go
+            rewrite(s.engine, settings.dump_file)
+        return result
 
 
 def _planned(
@@ -244,13 +253,29 @@ def check_connection(
         )
 
 
+def dump(
+    settings: Settings, *, out: Path | None = None, on_event: EventCallback | None = None
+) -> DumpResult:
+    """Return the target schema's structure as deterministic SQL; write it to out if given."""
+    return inspection.dump(settings, out=out, on_event=on_event)
+
+
+def drift(settings: Settings, *, on_event: EventCallback | None = None) -> DriftResult:
+    """Build the migrations in a scratch database and compare the target with it, object by object."""
+    return inspection.drift(settings, migrate, on_event=on_event)
+
+
 __all__ = [
     "EventCallback",
     "PersistorError",
     "baseline",
     "check_connection",
+    "check_no_drift",
+    "check_settled",
     "clean",
     "demo",
+    "drift",
+    "dump",
     "migrate",
     "new_script",
     "repair",

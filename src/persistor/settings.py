@@ -41,6 +41,7 @@ class Settings:
     connect_timeout: int = default_of("connect_timeout")
     out_of_order: bool = default_of("out_of_order")
     clean_enabled: bool = default_of("clean_enabled")
+    dump_file: Path | None = default_of("dump_file")  # noqa: RUF009 -- rewritten by migrate
     embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
     config_file: Path | None = None
 

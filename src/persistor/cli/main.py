@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.inspect import register as register_inspect
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -49,7 +50,8 @@ def cli() -> None:
     R__<description>.sql (re-applied when changed), U<version>__<description>.sql
     (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad
     command line or config, 3 cannot connect, 4 a migration failed, 5 validation
-    failed, 6 lock timeout.
+    failed, 6 lock timeout, 7 `status --exit-code` found work left, 8 `drift`
+    found drift.
     """
 
 
@@ -82,13 +84,21 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
 
 @common_options
 @cli.command()
-def status() -> None:
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 7 when any script is pending, changed, failed or missing (a deploy gate).",
+)
+def status(exit_code: bool) -> None:
     """Show every known script and its state (alias: info)."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    _show(api.status(opts.settings(), on_event=render.event_printer(opts)), render.status)
+    result = api.status(opts.settings(), on_event=render.event_printer(opts))
+    _show(result, render.status)
+    if exit_code:
+        api.check_settled(result)
 
 
 cli.add_command(
@@ -229,6 +239,9 @@ def stop_embedded() -> None:
     from persistor.cli import render
 
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+register_inspect(cli)  # dump and drift, from cli/inspect.py
 
 
 class UnexpectedError(PersistorError):

@@ -13,7 +13,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import ClassVar, Literal, NamedTuple
 
-from persistor.errors import LockTimeoutError
+from persistor.engines.snapshot import SchemaDump, SchemaObject
+from persistor.errors import LockTimeoutError, UsageError
 
 HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
 
@@ -229,3 +230,25 @@ class Engine(abc.ABC):
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         """Return (offset, message) for syntax errors found offline, if the engine can parse."""
         return []
+
+    # What the database holds: `persistor dump` and `persistor drift`.
+
+    @property
+    def own_tables(self) -> tuple[str, ...]:
+        """Return the tables persistor itself keeps in the schema (history, lock): never drift."""
+        return (self.history_table, self.history_table + "_lock")
+
+    def dump_schema(self) -> SchemaDump:
+        """Return the schema's structure as deterministic SQL, persistor's own tables left out."""
+        raise UsageError(f"dump is not available on {self.name}")
+
+    def schema_objects(self) -> list[SchemaObject]:
+        """Return every object of the schema with its definition, persistor's own tables left out."""
+        raise UsageError(
+            f"drift is PostgreSQL-only: it has no catalog reader for {self.name}; "
+            "use `persistor dump` on both databases and diff the files"
+        )
+
+    def scratch_database(self) -> AbstractContextManager[str]:
+        """Create an empty database beside this one; yield its URL; drop it on the way out."""
+        raise UsageError(f"drift is PostgreSQL-only: {self.name} has no scratch database")

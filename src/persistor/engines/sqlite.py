@@ -24,6 +24,7 @@ from persistor.engines.base import (
     WaitCallback,
     wait_for_lock,
 )
+from persistor.engines.snapshot import SchemaDump
 from persistor.errors import ConnectError
 
 
@@ -169,6 +170,19 @@ class SqliteEngine(Engine):
 
     def record_progress(self, rank: int, checksum: str) -> None:
         _update_checksum(self.conn, self._table, rank, checksum)
+
+    def dump_schema(self) -> SchemaDump:
+        # sqlite_master keeps each object's CREATE statement as written; ordered by
+        # kind and name, two files of the same schema give the same text.
+        rows = self.conn.execute(
+            f"SELECT sql FROM {_quote(self.schema)}.sqlite_master "
+            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN (?, ?) "
+            "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
+            "ELSE 3 END, name",
+            self.own_tables,
+        ).fetchall()
+        text = "".join(f"{r[0].strip()};\n\n" for r in rows)
+        return SchemaDump(text.rstrip("\n") + "\n" if text else "", f"SQLite {sqlite3.sqlite_version}")
 
     def clean(self) -> list[str]:
         rows = self.conn.execute(

@@ -35,6 +35,7 @@ from persistor.engines.postgres.lock import (
     table_lock_holder,
 )
 from persistor.engines.postgres.transaction import Outbox, PgTransaction, set_search_path
+from persistor.engines.snapshot import SchemaDump, SchemaObject
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.urls import mask_url, scrub
 
@@ -281,3 +282,19 @@ class PostgresEngine(Engine):
         from persistor.engines.postgres.parse import syntax_problems
 
         return syntax_problems(text)
+
+    def dump_schema(self) -> SchemaDump:
+        from persistor.engines.postgres.pgdump import dump_schema
+
+        version = self.conn.info.server_version
+        return dump_schema(self._url, version, self.schema, self.own_tables)
+
+    def schema_objects(self) -> list[SchemaObject]:
+        from persistor.engines.postgres.inspect import read_objects
+
+        return read_objects(self.conn, self.schema, self.own_tables)
+
+    def scratch_database(self) -> AbstractContextManager[str]:
+        from persistor.engines.postgres.scratch import scratch_database
+
+        return scratch_database(self.conn, self._url)
