@@ -182,7 +182,9 @@ class SqliteEngine(Engine):
             self.own_tables,
         ).fetchall()
         text = "".join(f"{r[0].strip()};\n\n" for r in rows)
-        return SchemaDump(text.rstrip("\n") + "\n" if text else "", f"SQLite {sqlite3.sqlite_version}")
+        return SchemaDump(
+            text.rstrip("\n") + "\n" if text else "", f"SQLite {sqlite3.sqlite_version}"
+        )
 
     def clean(self) -> list[str]:
         rows = self.conn.execute(

