@@ -150,3 +150,36 @@ def test_drift_on_sqlite_is_a_usage_error(cli: Any, sqlite_url: str, migrations:
     result = cli("drift", "--url", sqlite_url, "-l", str(migrations))
     assert result.code == 2
     assert "drift is PostgreSQL-only" in result.err
+
+
+def test_policies_column_grants_and_types_in_another_schema(
+    cli: Any, pg_url: str, role: str, migrations: Path
+) -> None:
+    write(
+        migrations,
+        "V1__app.sql",
+        "CREATE TYPE mood AS ENUM ('calm', 'busy');\n"
+        "CREATE TABLE notes (id int PRIMARY KEY, owner_name text, body text, m mood);\n"
+        "ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\n"
+        "CREATE POLICY own_notes ON notes USING (owner_name = current_user);\n",
+    )
+    args = ["--url", pg_url, "-l", str(migrations), "--schema", "app"]
+    assert cli("migrate", *args).code == 0
+    assert cli("drift", *args).code == 0
+    _run(
+        pg_url,
+        "ALTER TYPE app.mood ADD VALUE 'asleep'",
+        "ALTER POLICY own_notes ON app.notes USING (true)",
+        f"GRANT SELECT (body) ON app.notes TO {role}",
+        "CREATE TABLE public.elsewhere (a int)",  # another schema: not this target's business
+    )
+    result = cli("drift", *args, "--json")
+    assert result.code == 8
+    found = {(d["change"], d["kind"], d["name"]): d for d in result.json()["differences"]}
+    assert set(found) == {
+        ("changed", "type", "mood"),
+        ("changed", "policy", "notes.own_notes"),
+        ("extra", "privileges", "COLUMN notes.body"),
+    }
+    assert found[("changed", "type", "mood")]["actual"] == "ENUM ('calm', 'busy', 'asleep')"
+    assert found[("extra", "privileges", "COLUMN notes.body")]["actual"] == f"{role}: SELECT"

@@ -19,6 +19,7 @@ KINDS = (
     "view",
     "function",
     "trigger",
+    "policy",
     "privileges",
 )
 

@@ -1,4 +1,4 @@
--- Privileges granted on the schema, its tables, views, sequences and functions, one row per
+-- Privileges granted on the schema, its tables, views, sequences, columns and functions, one row per
 -- object. The owner is named "(owner)": who owns what depends on the role that ran the
 -- migrations, not on the migrations. A default (NULL) ACL is spelled out.
 WITH objects AS (
@@ -13,6 +13,17 @@ WITH objects AS (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = %(schema)s
       AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+      AND c.relname <> ALL (%(excluded)s)
+    UNION ALL
+    SELECT 'COLUMN ' || c.relname || '.' || a.attname, a.attacl, c.relowner,
+           'column', c.relname || '.' || a.attname
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %(schema)s
+      AND a.attacl IS NOT NULL
+      AND a.attnum > 0
+      AND NOT a.attisdropped
       AND c.relname <> ALL (%(excluded)s)
     UNION ALL
     SELECT 'FUNCTION ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
