@@ -7,17 +7,18 @@ object with to_json(); failures raise a PersistorError subclass.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from persistor.core import planner
 from persistor.core.drift import Difference, compare
 from persistor.core.planner import State
 from persistor.dump_file import check_folder, write_atomically
 from persistor.engines.snapshot import KINDS, SchemaObject
 from persistor.errors import DriftError, PendingError, PersistorError
 from persistor.results import DatabaseInfo, StatusResult
-from persistor.session import EventCallback, open_session
+from persistor.session import EventCallback, load_scripts, open_session
 from persistor.settings import Settings
 
 
@@ -44,6 +45,8 @@ class DriftResult(NamedTuple):
 
     database: DatabaseInfo
     differences: tuple[Difference, ...]
+    # Scripts not (yet) applied on the target, by state: their objects show as missing.
+    unsettled: dict[str, int] = {}  # noqa: RUF012 -- a NamedTuple default, never mutated
 
     @property
     def drifted(self) -> bool:
@@ -65,6 +68,7 @@ class DriftResult(NamedTuple):
             "drift": self.drifted,
             "counts": self.counts,
             "differences": [d.to_json() for d in self.differences],
+            "unsettled_scripts": self.unsettled,
         }
 
 
@@ -91,13 +95,26 @@ def drift(
 
     `migrate` is api.migrate (passed in: the API imports this module, not the reverse).
     """
+    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
         if s.engine.dialect != "postgresql":
             s.engine.schema_objects()  # raises the engine's own "PostgreSQL-only" UsageError
+        plan = planner.plan(
+            discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
+        )
         with s.engine.scratch_database() as scratch_url:
             expected = _build(dataclasses.replace(settings, url=scratch_url), migrate)
         actual = s.engine.schema_objects()
-    return DriftResult(s.database, tuple(compare(expected, actual, KINDS)))
+    differences = tuple(compare(expected, actual, KINDS))
+    return DriftResult(s.database, differences, _unsettled(m.state for m in plan.migrations))
+
+
+def _unsettled(states: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in states:
+        if state in UNSETTLED:
+            counts[state] = counts.get(state, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _build(settings: Settings, migrate: Build) -> list[SchemaObject]:
@@ -125,9 +142,9 @@ UNSETTLED = (
 
 def check_settled(result: StatusResult) -> None:
     """Raise PendingError (exit 7) when any script is pending, outdated, changed, failed or missing."""
-    counts = {state: n for state, n in result.counts.items() if state in UNSETTLED}
+    counts = _unsettled(m.state for m in result.migrations)
     if counts:
-        said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        said = ", ".join(f"{n} {state}" for state, n in counts.items())
         raise PendingError(
             f"the database is not up to date with its migrations ({said}); run `persistor "
             "migrate`, or `persistor validate` to see what blocks it"

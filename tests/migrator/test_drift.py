@@ -122,6 +122,7 @@ def test_without_createdb_drift_says_so_and_leaves_nothing(
     cli: Any, pg_url: str, role: str, deployed: list[str]
 ) -> None:
     before = _scratch_databases(pg_url)
+    _run(pg_url, f"GRANT SELECT ON schema_history TO {role}")  # drift reads what is applied
     args = ["--url", url_as(pg_url, role), *deployed[2:]]
     result = cli("drift", *args, "--json")
     assert result.code == 1
@@ -183,3 +184,14 @@ def test_policies_column_grants_and_types_in_another_schema(
     }
     assert found[("changed", "type", "mood")]["actual"] == "ENUM ('calm', 'busy', 'asleep')"
     assert found[("extra", "privileges", "COLUMN notes.body")]["actual"] == f"{role}: SELECT"
+
+
+def test_a_pending_script_shows_as_missing_with_a_note(
+    cli: Any, pg_url: str, deployed: list[str], migrations: Path
+) -> None:
+    write(migrations, "V2__more.sql", "CREATE TABLE more_items (id int);")
+    result = cli("drift", *deployed)
+    assert result.code == 8
+    assert "missing  table more_items" in result.out
+    assert "Note: the target is not up to date (1 pending script(s))" in result.out
+    assert cli("drift", *deployed, "--json").json()["unsettled_scripts"] == {"pending": 1}

@@ -107,5 +107,11 @@ def _render_drift(opts: CliState, result: DriftResult) -> None:
         lines.append(f"Drift: {len(result.differences)} difference(s) ({counts}).")
     else:
         lines.append("No drift: the database holds what its migrations produce.")
+    if result.unsettled:
+        said = ", ".join(f"{n} {state}" for state, n in result.unsettled.items())
+        lines.append(
+            f"Note: the target is not up to date ({said} script(s)); what they make shows as "
+            "missing until `persistor migrate` runs."
+        )
     color = sys.stdout.isatty() and None  # click.echo strips styles when not a terminal
     click.echo("\n".join(lines), color=color)
