@@ -192,3 +192,30 @@ def test_sqlite_dump_is_deterministic_and_leaves_out_the_history(
         "CREATE TABLE a (id int);\n\nCREATE TABLE b (id int);\n\nCREATE INDEX ix_a ON a (id);\n"
     )
     assert cli("dump", "--url", sqlite_url).out == result.out
+
+
+@pytest.mark.postgres
+def test_the_catalog_reader_dumps_alike_when_no_pg_dump_is_new_enough(
+    cli: Any, pg_server: PgServer, pg_url: str, migrations: Path
+) -> None:
+    # What dump writes when find_pg_dump finds nothing (a server newer than every pg_dump).
+    from persistor.engines.postgres.catalog_dump import render
+    from persistor.engines.postgres.inspect import read_objects
+
+    write(migrations, "V1__items.sql", SCHEMA_V1)
+    other = pg_server.create_database()
+    try:
+        texts = []
+        for url in (pg_url, other):
+            assert cli("migrate", "--url", url, "-l", str(migrations)).code == 0
+            with psycopg.connect(url) as conn:
+                objects = read_objects(conn, "public", ["schema_history", "schema_history_lock"])
+            texts.append(render("public", objects))
+    finally:
+        pg_server.drop_database(other)
+    assert texts[0] == texts[1]
+    assert 'CREATE TABLE "public"."items" (\n    "id" bigint NOT NULL GENERATED ALWAYS' in texts[0]
+    assert "CREATE INDEX ix_items_name ON public.items USING btree (name);" in texts[0]
+    assert 'CREATE VIEW "public"."item_names" AS SELECT ' in texts[0]
+    assert "CREATE OR REPLACE FUNCTION public.item_count()" in texts[0]
+    assert "schema_history" not in texts[0]

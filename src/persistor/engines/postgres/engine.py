@@ -284,10 +284,14 @@ class PostgresEngine(Engine):
         return syntax_problems(text)
 
     def dump_schema(self) -> SchemaDump:
-        from persistor.engines.postgres.pgdump import dump_schema
+        from persistor.engines.postgres import catalog_dump, pgdump
 
         version = self.conn.info.server_version
-        return dump_schema(self._url, version, self.schema, self.own_tables)
+        try:
+            return pgdump.dump_schema(self._url, version, self.schema, self.own_tables)
+        except pgdump.NoPgDump as exc:  # no pg_dump new enough: persistor's own catalog reader
+            text = catalog_dump.render(self.schema, self.schema_objects())
+            return SchemaDump(text, f"persistor's catalog reader ({exc})")
 
     def schema_objects(self) -> list[SchemaObject]:
         from persistor.engines.postgres.inspect import read_objects

@@ -20,7 +20,9 @@ from persistor.engines.snapshot import KINDS, SchemaObject
 
 @cache
 def _query(kind: str) -> str:
-    name = {"index": "indexes", "policy": "policies", "privileges": "privileges"}.get(kind, kind + "s") + ".sql"
+    name = {"index": "indexes", "policy": "policies", "privileges": "privileges"}.get(
+        kind, kind + "s"
+    ) + ".sql"
     return resources.files(__package__).joinpath("sql", name).read_text("utf-8")
 
 

