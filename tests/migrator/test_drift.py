@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -195,3 +196,16 @@ def test_a_pending_script_shows_as_missing_with_a_note(
     assert "missing  table more_items" in result.out
     assert "Note: the target is not up to date (1 pending script(s))" in result.out
     assert cli("drift", *deployed, "--json").json()["unsettled_scripts"] == {"pending": 1}
+
+
+def test_no_password_in_dump_or_drift_output(cli: Any, pg_url: str, deployed: list[str]) -> None:
+    # Both servers trust these connections, so any password logs in; it still travels in the URL.
+    secret = "Pw-" + "5e3c7a1f9b2d4e60"
+    user = urlsplit(pg_url).username or "postgres"
+    url = url_as(pg_url, user, secret)
+    _run(pg_url, "ALTER TABLE items ADD COLUMN note text")
+    for args, code in ((("dump",), 0), (("drift",), 8)):
+        for flags in (("-vv",), ("--json",)):
+            result = cli(*args, "--url", url, *deployed[2:], *flags)
+            assert result.code == code, result.err
+            assert secret not in result.out + result.err
