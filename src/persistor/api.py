@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from persistor import inspection
 from persistor.admin import (
     baseline,
     clean,
@@ -24,9 +23,7 @@ from persistor.admin import (
 from persistor.core import planner
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
-from persistor.dump_file import check_folder, rewrite
 from persistor.errors import PersistorError, Problem, ValidationError
-from persistor.inspection import DriftResult, DumpResult, check_no_drift, check_settled
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
@@ -42,6 +39,7 @@ if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
     from persistor.core.source import ExpandedScript
     from persistor.engines.base import HistoryRow
+    from persistor.inspection import DriftResult, DumpResult
 
 
 def _prepare_all(
@@ -84,6 +82,8 @@ def migrate(
     goal = parse_target(target)
     ooo = settings.out_of_order if out_of_order is None else out_of_order
     if settings.dump_file is not None:
+        from persistor.dump_file import check_folder  # only with the setting: most runs lack it
+
         check_folder(settings.dump_file, "dump_file")
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=not dry_run) as s:
@@ -102,6 +102,8 @@ def migrate(
         with committing("the run", kept), s.locked():
             result = _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
         if settings.dump_file is not None:  # after the run has committed and let the lock go
+            from persistor.dump_file import rewrite
+
             rewrite(s.engine, settings.dump_file)
         return result
 
@@ -257,12 +259,30 @@ def dump(
     settings: Settings, *, out: Path | None = None, on_event: EventCallback | None = None
 ) -> DumpResult:
     """Return the target schema's structure as deterministic SQL; write it to out if given."""
+    from persistor import inspection
+
     return inspection.dump(settings, out=out, on_event=on_event)
 
 
 def drift(settings: Settings, *, on_event: EventCallback | None = None) -> DriftResult:
     """Build the migrations in a scratch database and compare the target with it, object by object."""
+    from persistor import inspection
+
     return inspection.drift(settings, migrate, on_event=on_event)
+
+
+def check_settled(result: StatusResult) -> None:
+    """Raise PendingError (exit 7) when any script is pending, outdated, running, changed, failed or missing."""
+    from persistor import inspection
+
+    inspection.check_settled(result)
+
+
+def check_no_drift(result: DriftResult) -> None:
+    """Raise DriftError (exit 8) when the database differs from what its migrations produce."""
+    from persistor import inspection
+
+    inspection.check_no_drift(result)
 
 
 __all__ = [

@@ -87,7 +87,7 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
 @click.option(
     "--exit-code",
     is_flag=True,
-    help="Exit 7 when any script is pending, changed, failed or missing (a deploy gate).",
+    help="Exit 7 when any script is pending, outdated, running, changed, failed or missing.",
 )
 def status(exit_code: bool) -> None:
     """Show every known script and its state (alias: info)."""

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
-from persistor.engines.snapshot import SchemaDump, SchemaObject
 from persistor.errors import LockTimeoutError, UsageError
+
+if TYPE_CHECKING:
+    from persistor.engines.snapshot import SchemaDump, SchemaObject
 
 HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
 
