@@ -35,7 +35,7 @@ HAND_CHANGES = (
     "CREATE OR REPLACE FUNCTION item_total() RETURNS bigint LANGUAGE sql "
     "AS $$ SELECT count(*) FROM items $$",
     "ALTER TABLE items ALTER COLUMN qty SET DEFAULT 5",
-    "CREATE TABLE extra_stuff (a int PRIMARY KEY, b text)",
+    "CREATE TABLE extra_stuff (a int PRIMARY KEY, b bigint GENERATED ALWAYS AS IDENTITY)",
     "REVOKE SELECT ON items FROM {reader}",
 )
 
