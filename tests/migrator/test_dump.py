@@ -181,8 +181,9 @@ def test_no_pg_dump_new_enough_is_a_clear_error(
 
 
 def test_sqlite_dump_is_deterministic_and_leaves_out_the_history(
-    cli: Any, sqlite_url: str, migrations: Path
+    cli: Any, sqlite_url: str, migrations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PERSISTOR_DUMP_FILE", "schema.sql")  # relative to the working folder
     write(migrations, "V1__a.sql", "CREATE TABLE b (id int);\nCREATE TABLE a (id int);")
     write(migrations, "V2__ix.sql", "CREATE INDEX ix_a ON a (id);")
     assert cli("migrate", "--url", sqlite_url, "-l", str(migrations)).code == 0
@@ -192,6 +193,7 @@ def test_sqlite_dump_is_deterministic_and_leaves_out_the_history(
         "CREATE TABLE a (id int);\n\nCREATE TABLE b (id int);\n\nCREATE INDEX ix_a ON a (id);\n"
     )
     assert cli("dump", "--url", sqlite_url).out == result.out
+    assert (tmp_path / "schema.sql").read_text(encoding="utf-8") == result.out
 
 
 @pytest.mark.postgres
