@@ -209,3 +209,15 @@ def test_no_password_in_dump_or_drift_output(cli: Any, pg_url: str, deployed: li
             result = cli(*args, "--url", url, *deployed[2:], *flags)
             assert result.code == code, result.err
             assert secret not in result.out + result.err
+
+
+def test_the_packaged_ecliptix_database_untouched_has_no_drift(cli: Any, pg_url: str) -> None:
+    assert cli("migrate", "--url", pg_url, "-q").code == 0
+    result = cli("drift", "--url", pg_url, "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.json()["differences"] == []
+    _run(pg_url, "ALTER TABLE app_devices ALTER COLUMN device_type SET DEFAULT 2")
+    drifted = cli("drift", "--url", pg_url, "--json")
+    assert drifted.code == 8
+    [difference] = drifted.json()["differences"]
+    assert (difference["change"], difference["name"]) == ("changed", "app_devices.device_type")
