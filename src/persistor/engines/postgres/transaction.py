@@ -31,8 +31,9 @@ from persistor.errors import ConnectError
 class Outbox:
     """Statements queued on one connection to travel ahead of its next query."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], search_path: sql.Composable) -> None:
         self.conn = conn
+        self.search_path = search_path  # what each script starts from (search_path.py)
         self.queued: list[str] = []
         self.sends = 0  # queries sent: a queued statement is on the server once this grows
         self.commits = 0  # transactions committed, and statements run outside one
@@ -59,11 +60,9 @@ class Outbox:
             raise statement_failed(exc, offset) from None
 
 
-def set_search_path(schema: str, scope: Literal["LOCAL", "SESSION"]) -> sql.Composed:
-    """Return the SET that starts a script from the target schema."""
-    return sql.SQL("SET {} search_path TO {}, pg_temp").format(
-        sql.SQL(scope), sql.Identifier(schema)
-    )
+def set_search_path(path: sql.Composable, scope: Literal["LOCAL", "SESSION"]) -> sql.Composed:
+    """Return the SET that starts a script from the session's own path (search_path.py)."""
+    return sql.SQL("SET {} search_path TO {}").format(sql.SQL(scope), path)
 
 
 class PgTransaction(Transaction):
@@ -84,7 +83,7 @@ class PgTransaction(Transaction):
         outbox.queued.append("BEGIN" if depth == 0 else f"SAVEPOINT {self._savepoint}")
 
     def reset_search_path(self) -> None:
-        setting = set_search_path(self._history.schema, "LOCAL")
+        setting = set_search_path(self._outbox.search_path, "LOCAL")
         self._outbox.queued.append(setting.as_string(self._outbox.conn))
 
     def execute(self, statement: str) -> None:
