@@ -1,0 +1,237 @@
+"""Arriving from another tool: never run a script twice, and `baseline` imports the history.
+
+The other tools' tables are written with their documented layouts
+(tests/migrator/adopt_tables.py), on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from persistor.adopt import flyway_checksum
+from tests.migrator import adopt_tables
+from tests.migrator.adopt_tables import query, run, table_names
+from tests.migrator.conftest import write
+
+TOOLS = {
+    "flyway": ("Flyway", "flyway_schema_history"),
+    "dbup": ("DbUp", "SchemaVersions"),
+    "dbmate": ("dbmate", "schema_migrations"),
+    "golang-migrate": ("golang-migrate", "schema_migrations"),
+}
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_nothing_runs_over_another_tools_history(
+    cli: Any, db_url: str, migrations: Path, tool: str
+) -> None:
+    adopt_tables.create(db_url, tool)
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    before = table_names(db_url)
+    args = ("--url", db_url, "--location", str(migrations))
+    name, table = TOOLS[tool]
+    for command in (["migrate"], ["migrate", "--dry-run"], ["validate"], ["status"]):
+        result = cli(*command, *args)
+        assert result.code == 5, (command, result.out, result.err)
+        assert table.lower() in result.err.lower() and f"is {name}'s history" in result.err
+        assert f"`persistor baseline --from {tool}`" in result.err
+    assert table_names(db_url) == before  # nothing run, no history table created
+
+
+def test_an_empty_history_table_does_not_hide_another_tools(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    # An older persistor created its (empty) history table over a dbmate database.
+    adopt_tables.create(db_url, "dbmate")
+    run(db_url, ["INSERT INTO schema_migrations VALUES ('20200101000000')"])
+    write(migrations, "V20200101000000__a.sql", "CREATE TABLE a (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    assert cli("baseline", *args, "--from", "none", "--baseline-version", "0").code == 0
+    run(db_url, ["DELETE FROM schema_history"])
+    result = cli("migrate", *args)
+    assert result.code == 5 and "`persistor baseline --from dbmate`" in result.err
+    assert "a" not in table_names(db_url)
+
+
+def test_flyway_checksum_is_crc32_over_lines_without_their_ends() -> None:
+    # CRC32(b"ab") as Java's signed int: line ends and a leading BOM do not count.
+    assert flyway_checksum(b"a\nb") == -1635563411
+    assert flyway_checksum(b"a\r\nb\r\n") == -1635563411
+    assert flyway_checksum(b"\xef\xbb\xbfa\rb\n\n") == -1635563411
+    assert flyway_checksum(b"") == 0
+
+
+def _flyway_row(rank: int, version: str | None, script: str, **kw: Any) -> str:
+    kind = kw.get("type", "SQL")
+    checksum = kw.get("checksum")
+    desc = kw.get("description", script)
+    ok = "true" if kw.get("success", True) else "false"
+    return (
+        f"INSERT INTO flyway_schema_history VALUES ({rank}, "
+        f"{'NULL' if version is None else repr(version)}, '{desc}', '{kind}', '{script}', "
+        f"{'NULL' if checksum is None else checksum}, 'flyway_user', '2024-01-02 03:04:05', "
+        f"{rank * 10}, {ok})"
+    )
+
+
+def test_baseline_imports_flyway_history(cli: Any, db_url: str, migrations: Path) -> None:
+    v1 = write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);\n")
+    view = write(
+        migrations,
+        "R__view.sql",
+        "CREATE TABLE IF NOT EXISTS r1 (n int);\nINSERT INTO r1 VALUES (1);\n",
+    )
+    write(
+        migrations,
+        "R__changed.sql",
+        "CREATE TABLE IF NOT EXISTS r2 (n int);\nINSERT INTO r2 VALUES (2);\n",
+    )
+    write(migrations, "V4__d.sql", "CREATE TABLE d (id int);")
+    write(migrations, "V5__e.sql", "CREATE TABLE e (id int);")
+    adopt_tables.create(db_url, "flyway")
+    crc = flyway_checksum
+    run(
+        db_url,
+        [
+            _flyway_row(
+                1, "1", "V1__create_a.sql", checksum=crc(v1.read_bytes()), description="create a"
+            ),
+            _flyway_row(2, "2", "db.migration.V2__load_data", type="JDBC", description="load data"),
+            _flyway_row(3, "3", "V3__gone.sql", checksum=12345, description="gone"),
+            _flyway_row(
+                4, None, "R__view.sql", checksum=crc(view.read_bytes()), description="view"
+            ),
+            _flyway_row(
+                5, None, "R__changed.sql", checksum=crc(b"old text"), description="changed"
+            ),
+            _flyway_row(6, "4", "V4__d.sql", checksum=1, description="d", success=False),
+            "CREATE TABLE a (id int)",
+            "CREATE TABLE r1 (n int)",
+            "INSERT INTO r1 VALUES (1)",
+            "CREATE TABLE r2 (n int)",
+            "INSERT INTO r2 VALUES (1)",
+        ],
+    )
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args)
+    assert adopted.code == 0, adopted.err
+    assert "Imported 5 row(s) from Flyway (flyway_schema_history); now at version 3." in adopted.out
+    assert "db.migration.V2__load_data: applied, no file needed" in adopted.out
+    assert "V3__gone.sql: applied, no file needed" in adopted.out
+    assert "V4__d.sql: failed under Flyway (success = false), so it is not imported" in adopted.out
+
+    doc = cli("status", *args, "--json").json()
+    assert {m["script"]: m["state"] for m in doc["migrations"]} == {
+        "V1__create_a.sql": "applied",
+        "db.migration.V2__load_data": "applied_no_file",
+        "V3__gone.sql": "applied_no_file",
+        "V4__d.sql": "pending",
+        "V5__e.sql": "pending",
+        "R__changed.sql": "outdated",
+        "R__view.sql": "applied",
+    }
+    assert doc["problems"] == []
+    shown = cli("status", *args)
+    assert "applied (no file)" in shown.out and "restore the file" not in shown.out + shown.err
+    assert cli("validate", *args).code == 0
+
+    migrated = cli("migrate", *args, "--json")
+    assert migrated.code == 0, migrated.err
+    assert [a["script"] for a in migrated.json()["applied"]] == [
+        "V4__d.sql",
+        "V5__e.sql",
+        "R__changed.sql",
+    ]
+    assert query(db_url, "SELECT count(*) FROM r1") == [(1,)]  # unchanged: not run again
+    assert query(db_url, "SELECT count(*) FROM r2") == [(2,)]
+    by = query(
+        db_url, "SELECT installed_by, execution_time_ms FROM schema_history WHERE version = '1'"
+    )
+    assert by == [("flyway_user", 10)]
+    again = cli("status", *args, "--json").json()
+    assert again["problems"] == [] and {m["state"] for m in again["migrations"]} == {
+        "applied",
+        "applied_no_file",
+    }
+
+
+def test_baseline_imports_golang_migrate_version(cli: Any, db_url: str, migrations: Path) -> None:
+    adopt_tables.create(db_url, "golang-migrate")
+    run(
+        db_url,
+        [
+            "INSERT INTO schema_migrations VALUES (2, false)",
+            "CREATE TABLE a (id int)",
+            "CREATE TABLE b (id int)",
+        ],
+    )
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V2__b.sql", "CREATE TABLE b (id int);")
+    write(migrations, "V3__c.sql", "CREATE TABLE c (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args)
+    assert adopted.code == 0, adopted.err
+    assert "from golang-migrate (schema_migrations); now at version 2" in adopted.out
+    migrated = cli("migrate", *args, "--json")
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V3__c.sql"]
+
+
+def test_a_dirty_golang_migrate_database_is_not_adopted(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    adopt_tables.create(db_url, "golang-migrate")
+    run(db_url, ["INSERT INTO schema_migrations VALUES (2, true)"])
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    before = table_names(db_url)
+    refused = cli("baseline", *args)
+    assert refused.code == 5
+    assert "golang-migrate left version 2 dirty" in refused.err
+    assert "`migrate force 2`" in refused.err
+    assert table_names(db_url) - {"schema_history_lock"} == before
+    assert cli("migrate", *args).code == 5  # still refused: nothing was adopted
+
+
+def test_baseline_imports_dbmate_versions(cli: Any, db_url: str, migrations: Path) -> None:
+    adopt_tables.create(db_url, "dbmate")
+    run(
+        db_url,
+        [
+            "INSERT INTO schema_migrations VALUES ('20200101000000')",
+            "INSERT INTO schema_migrations VALUES ('20200102000000')",
+            "CREATE TABLE a (id int)",
+        ],
+    )
+    write(migrations, "V20200101000000__a.sql", "CREATE TABLE a (id int);")
+    write(migrations, "V20200103000000__c.sql", "CREATE TABLE c (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args, "--from", "dbmate")
+    assert adopted.code == 0, adopted.err
+    doc = cli("status", *args, "--json").json()
+    assert [(m["version"], m["state"]) for m in doc["migrations"]] == [
+        ("20200101000000", "applied"),
+        ("20200102000000", "applied_no_file"),
+        ("20200103000000", "pending"),
+    ]
+    assert cli("migrate", *args).code == 0
+    assert "c" in table_names(db_url)
+
+
+def test_two_histories_need_from(cli: Any, db_url: str, migrations: Path) -> None:
+    adopt_tables.create(db_url, "flyway")
+    adopt_tables.create(db_url, "dbmate")
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    ambiguous = cli("baseline", *args)
+    assert ambiguous.code == 2
+    assert "found Flyway (flyway_schema_history) and dbmate (schema_migrations)" in ambiguous.err
+    absent = cli("baseline", *args, "--from", "dbup")
+    assert absent.code == 2 and "no DbUp history table" in absent.err
+    # The tables belong to other applications: persistor keeps its own history beside them.
+    beside = cli("baseline", *args, "--from", "none", "--baseline-version", "0")
+    assert beside.code == 0, beside.err
+    migrated = cli("migrate", *args, "--json")
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V1__a.sql"]
