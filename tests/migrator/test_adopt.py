@@ -57,6 +57,7 @@ def test_an_empty_history_table_does_not_hide_another_tools(
 
 
 def test_flyway_checksum_is_crc32_over_lines_without_their_ends() -> None:
+    assert flyway_checksum(b"CREATE TABLE a (id int);\n") == -623083431
     # CRC32(b"ab") as Java's signed int: line ends and a leading BOM do not count.
     assert flyway_checksum(b"a\nb") == -1635563411
     assert flyway_checksum(b"a\r\nb\r\n") == -1635563411
@@ -78,8 +79,8 @@ def _flyway_row(rank: int, version: str | None, script: str, **kw: Any) -> str:
 
 
 def test_baseline_imports_flyway_history(cli: Any, db_url: str, migrations: Path) -> None:
-    v1 = write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);\n")
-    view = write(
+    write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);\n")
+    write(
         migrations,
         "R__view.sql",
         "CREATE TABLE IF NOT EXISTS r1 (n int);\nINSERT INTO r1 VALUES (1);\n",
@@ -92,21 +93,15 @@ def test_baseline_imports_flyway_history(cli: Any, db_url: str, migrations: Path
     write(migrations, "V4__d.sql", "CREATE TABLE d (id int);")
     write(migrations, "V5__e.sql", "CREATE TABLE e (id int);")
     adopt_tables.create(db_url, "flyway")
-    crc = flyway_checksum
+    # The checksums Flyway stored: CRC32 of each file's lines (see the test above).
     run(
         db_url,
         [
-            _flyway_row(
-                1, "1", "V1__create_a.sql", checksum=crc(v1.read_bytes()), description="create a"
-            ),
+            _flyway_row(1, "1", "V1__create_a.sql", checksum=-623083431, description="create a"),
             _flyway_row(2, "2", "db.migration.V2__load_data", type="JDBC", description="load data"),
             _flyway_row(3, "3", "V3__gone.sql", checksum=12345, description="gone"),
-            _flyway_row(
-                4, None, "R__view.sql", checksum=crc(view.read_bytes()), description="view"
-            ),
-            _flyway_row(
-                5, None, "R__changed.sql", checksum=crc(b"old text"), description="changed"
-            ),
+            _flyway_row(4, None, "R__view.sql", checksum=-1951545713, description="view"),
+            _flyway_row(5, None, "R__changed.sql", checksum=1754550652, description="changed"),
             _flyway_row(6, "4", "V4__d.sql", checksum=1, description="d", success=False),
             "CREATE TABLE a (id int)",
             "CREATE TABLE r1 (n int)",
@@ -235,3 +230,34 @@ def test_two_histories_need_from(cli: Any, db_url: str, migrations: Path) -> Non
     assert beside.code == 0, beside.err
     migrated = cli("migrate", *args, "--json")
     assert [a["script"] for a in migrated.json()["applied"]] == ["V1__a.sql"]
+
+
+def test_java_rows_and_unchanged_repeatables_do_not_block_the_next_run(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    """Issue 11, problem 4: a Flyway Java row needs no file; an unchanged repeatable stays."""
+    write(migrations, "V1__create_a.sql", "CREATE TABLE a (id int);\n")
+    write(
+        migrations,
+        "R__view.sql",
+        "CREATE TABLE IF NOT EXISTS r1 (n int);\nINSERT INTO r1 VALUES (1);\n",
+    )
+    write(migrations, "V3__c.sql", "CREATE TABLE c (id int);")
+    adopt_tables.create(db_url, "flyway")
+    run(
+        db_url,
+        [
+            _flyway_row(1, "1", "V1__create_a.sql", checksum=-623083431),
+            _flyway_row(2, "2", "db.migration.V2__Load", type="JDBC"),
+            _flyway_row(3, None, "R__view.sql", checksum=-1951545713, description="view"),
+            "CREATE TABLE a (id int)",
+            "CREATE TABLE r1 (n int)",
+            "INSERT INTO r1 VALUES (1)",
+        ],
+    )
+    args = ("--url", db_url, "--location", str(migrations))
+    assert cli("baseline", *args).code == 0
+    migrated = cli("migrate", *args, "--json")
+    assert migrated.code == 0, migrated.err
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V3__c.sql"]
+    assert query(db_url, "SELECT count(*) FROM r1") == [(1,)]
