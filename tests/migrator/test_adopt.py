@@ -261,3 +261,66 @@ def test_java_rows_and_unchanged_repeatables_do_not_block_the_next_run(
     assert migrated.code == 0, migrated.err
     assert [a["script"] for a in migrated.json()["applied"]] == ["V3__c.sql"]
     assert query(db_url, "SELECT count(*) FROM r1") == [(1,)]
+
+
+def test_flyway_baselines_deletes_and_changed_files(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    """A B script or Flyway's baseline covers what is below it; Flyway's DELETE rows stay deleted."""
+    write(migrations, "V1__old.sql", "CREATE TABLE old (id int);")
+    write(migrations, "V2__create_a.sql", "CREATE TABLE a (id int); -- edited after Flyway ran it")
+    write(migrations, "V4__d.sql", "CREATE TABLE d (id int);")
+    adopt_tables.create(db_url, "flyway")
+    run(
+        db_url,
+        [
+            _flyway_row(0, None, "<< Flyway Schema Creation >>", type="SCHEMA"),
+            _flyway_row(1, "1", "B1__base.sql", type="SQL_BASELINE", checksum=7),
+            _flyway_row(2, "2", "V2__create_a.sql", checksum=-623083431),
+            _flyway_row(3, "3", "V3__dropped.sql", checksum=5),
+            _flyway_row(4, "3", "V3__dropped.sql", type="DELETE", checksum=5),
+            "CREATE TABLE a (id int)",
+        ],
+    )
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args)
+    assert adopted.code == 0, adopted.err
+    assert "V2__create_a.sql: differs from what Flyway applied" in adopted.out
+    doc = cli("status", *args, "--json").json()
+    assert [(m["script"], m["state"]) for m in doc["migrations"]] == [
+        ("B1__base.sql", "baseline"),
+        ("V1__old.sql", "below_baseline"),
+        ("V2__create_a.sql", "applied"),
+        ("V4__d.sql", "pending"),
+    ]
+    assert doc["problems"] == []
+    migrated = cli("migrate", *args, "--json")
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V4__d.sql"]
+
+
+def test_baseline_imports_dbup_script_names(cli: Any, db_url: str, migrations: Path) -> None:
+    adopt_tables.create(db_url, "dbup")
+    names = (
+        "App.Migrations.V001__Init.sql",
+        "App.Migrations.V002__Gone.sql",
+        "App.Seed - data.sql",
+    )
+    run(
+        db_url,
+        [
+            f"INSERT INTO SchemaVersions VALUES ({n}, '{name}', '2024-01-02 03:04:05')"
+            for n, name in enumerate(names, start=1)
+        ],
+    )
+    write(migrations, "V001__init.sql", "SELECT 1;")
+    write(migrations, "V003__next.sql", "CREATE TABLE nxt (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args)
+    assert adopted.code == 0, adopted.err
+    assert "App.Seed - data.sql: no version in its name, so it is not imported" in adopted.out
+    doc = cli("status", *args, "--json").json()
+    assert [(m["script"], m["state"]) for m in doc["migrations"]] == [
+        ("V001__init.sql", "applied"),
+        ("App.Migrations.V002__Gone.sql", "applied_no_file"),
+        ("V003__next.sql", "pending"),
+    ]
