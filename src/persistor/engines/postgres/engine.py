@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -78,8 +79,7 @@ class PostgresEngine(Engine):
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._history = HistoryTable(self.conn, self.schema, history_table)
-        path = search_path.compose(search_path.session_default(self.conn), schema)
-        self._outbox = Outbox(self.conn, path)
+        self._outbox = Outbox(self.conn, partial(search_path.for_scripts, self.conn, schema))
         self._depth = 0  # transactions open: the next one is a savepoint inside them
         self._fence: Fence | None = None  # while the lock is held
 
@@ -205,7 +205,9 @@ class PostgresEngine(Engine):
             return
         # Sent alone: several statements in one query form an implicit
         # transaction, which CREATE INDEX CONCURRENTLY refuses.
-        self._outbox.send(set_search_path(self._outbox.search_path, "SESSION").as_string(self.conn))
+        self._outbox.send(
+            set_search_path(self._outbox.search_path(), "SESSION").as_string(self.conn)
+        )
 
     def execute(self, statement: str) -> None:
         self._outbox.run(statement, self._fence)

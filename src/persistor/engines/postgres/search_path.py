@@ -3,7 +3,7 @@
 `ALTER DATABASE … SET search_path` and `ALTER ROLE … SET search_path` (and a
 URL's `options=-csearch_path=…`) decide where a new psql session looks for
 and creates objects; scripts written for that database rely on it. persistor
-reads that path once, before it sets anything, and only changes two things:
+reads that path once, when the first script starts, and only changes two things:
 with --schema S, S goes first (the rest kept, S not repeated), and pg_temp
 goes last, so a temporary object can never stand in for a real one.
 """
@@ -21,8 +21,18 @@ from psycopg import sql
 _ELEMENT_RE = re.compile(r'\s*("(?:[^"]|"")*"|[^,]*?)\s*(?:,|$)')
 
 
+def for_scripts(conn: psycopg.Connection[Any], schema: str | None) -> sql.Composable:
+    """Return the path scripts start from on this connection (compose of its session default)."""
+    return compose(session_default(conn), schema)
+
+
 def session_default(conn: psycopg.Connection[Any]) -> str:
-    """Return the search_path the session started with (before any SET of ours)."""
+    """Return the search_path the session started with.
+
+    reset_val is what RESET would restore: the server's default with the
+    database's, the role's and the connection's own settings applied, whatever
+    SET ran since, so it may be asked at any time.
+    """
     row = conn.execute(b"SELECT reset_val FROM pg_settings WHERE name = 'search_path'").fetchone()
     return str(row[0]) if row and row[0] is not None else ""
 

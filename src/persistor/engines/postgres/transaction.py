@@ -15,7 +15,7 @@ outer transaction's queued BEGIN (--single-transaction).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import psycopg
@@ -31,12 +31,21 @@ from persistor.errors import ConnectError
 class Outbox:
     """Statements queued on one connection to travel ahead of its next query."""
 
-    def __init__(self, conn: psycopg.Connection[Any], search_path: sql.Composable) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], search_path: Callable[[], sql.Composable]
+    ) -> None:
         self.conn = conn
-        self.search_path = search_path  # what each script starts from (search_path.py)
+        self._search_path = search_path
+        self._path: sql.Composable | None = None
         self.queued: list[str] = []
         self.sends = 0  # queries sent: a queued statement is on the server once this grows
         self.commits = 0  # transactions committed, and statements run outside one
+
+    def search_path(self) -> sql.Composable:
+        """Return the path each script starts from (search_path.py), asked once, when needed."""
+        if self._path is None:
+            self._path = self._search_path()
+        return self._path
 
     def send(self, *statements: str) -> None:
         """Send the queued statements, then these, in one query (one round trip)."""
@@ -83,7 +92,7 @@ class PgTransaction(Transaction):
         outbox.queued.append("BEGIN" if depth == 0 else f"SAVEPOINT {self._savepoint}")
 
     def reset_search_path(self) -> None:
-        setting = set_search_path(self._outbox.search_path, "LOCAL")
+        setting = set_search_path(self._outbox.search_path(), "LOCAL")
         self._outbox.queued.append(setting.as_string(self._outbox.conn))
 
     def execute(self, statement: str) -> None:
