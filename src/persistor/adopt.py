@@ -62,7 +62,7 @@ def choose(found: Sequence[ForeignTable], wanted: str | None) -> ForeignTable | 
                 return f
         there = ", ".join(f"{TOOL_NAMES[f.tool]} ({f.table})" for f in found) or "none"
         raise UsageError(
-            f"--from {wanted}: no {TOOL_NAMES[wanted]} history table in the target schema "  # type: ignore[index]
+            f"--from {wanted}: no {TOOL_NAMES[wanted]} history table in the target schema "
             f"(found: {there}); check --url and --schema, or leave --from out"
         )
     if len(found) > 1:
@@ -89,12 +89,13 @@ def flyway_checksum(data: bytes) -> int:
     a byte-order mark from the first, and feeds each line's UTF-8 bytes to
     java.util.zip.CRC32; the stored value is that CRC as a signed 32-bit int.
     """
-    text = data.decode("utf-8")
+    # surrogateescape: bytes that are not UTF-8 are hashed as they are.
+    text = data.decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
     crc = 0
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        crc = zlib.crc32(line.encode("utf-8"), crc)
+        crc = zlib.crc32(line.encode("utf-8", "surrogateescape"), crc)
     return crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
@@ -118,10 +119,20 @@ def adopt(
         )
     files = _LocalFiles(discovery, sources)
     if history.tool == "flyway":
-        return _from_flyway(history.rows, files)
-    if history.tool == "golang-migrate":
-        return _from_golang_migrate(history.rows, files)
-    return _from_versions(history, files)
+        adoption = _from_flyway(history.rows, files)
+    elif history.tool == "golang-migrate":
+        adoption = _from_golang_migrate(history.rows, files)
+    else:
+        adoption = _from_versions(history, files)
+    if adoption.rows:
+        return adoption
+    # Nothing applied yet: a marker row still makes the history persistor's
+    # own, or every later run would refuse over the other tool's table.
+    tool = TOOL_NAMES[history.tool]
+    marker = ForeignRow("0", f"{tool} history was empty", "BASELINE", "", None, None, None, 0, True)
+    out = _Rows()
+    out.add("BASELINE", marker, f"<< {tool} history adopted >>", None)
+    return out.done()._replace(notes=adoption.notes)
 
 
 class _LocalFiles:
@@ -186,7 +197,9 @@ _FLYWAY_UNDO = ("UNDO_SQL", "UNDO_JDBC", "UNDO_SCRIPT")
 
 def _from_flyway(rows: Sequence[ForeignRow], files: _LocalFiles) -> Adoption:
     out = _Rows()
-    for row in rows:
+    # A repeatable has a row per run; only the last one says whether it changed since.
+    last_run = {r.description: i for i, r in enumerate(rows) if r.version is None and r.success}
+    for i, row in enumerate(rows):
         if row.type == "SCHEMA":
             continue  # Flyway's marker for the schemas it created: no script
         if not row.success:
@@ -202,13 +215,15 @@ def _from_flyway(rows: Sequence[ForeignRow], files: _LocalFiles) -> Adoption:
         elif row.type == "DELETE":
             out.add("DELETE", row, row.script, None)
         elif row.type == "SQL":
-            _flyway_sql(out, row, files)
+            _flyway_sql(
+                out, row, files, latest=row.version is not None or last_run[row.description] == i
+            )
         else:  # JDBC (a Java class), SCRIPT, …: applied, and never a file of ours
             out.add(NO_FILE, row, row.script, _flyway_stored(row))
     return out.done()
 
 
-def _flyway_sql(out: _Rows, row: ForeignRow, files: _LocalFiles) -> None:
+def _flyway_sql(out: _Rows, row: ForeignRow, files: _LocalFiles, *, latest: bool) -> None:
     if row.version is not None:
         f = files.by_version(row.version)
     else:
@@ -222,7 +237,8 @@ def _flyway_sql(out: _Rows, row: ForeignRow, files: _LocalFiles) -> None:
         out.add("SQL", row, f.name, files.checksum(f), description=f.description)
         return
     if row.version is None:
-        out.notes.append(f"{f.name}: changed since Flyway last applied it; migrate runs it again")
+        if latest:
+            out.notes.append(f"{f.name}: changed since Flyway last ran it; migrate runs it again")
     else:
         out.notes.append(
             f"{f.name}: differs from what Flyway applied (checksum {row.checksum}); kept as "

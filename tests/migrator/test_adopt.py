@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from persistor.adopt import flyway_checksum
+from persistor.errors import PrivilegeError
+from tests.conftest import url_as
 from tests.migrator import adopt_tables
 from tests.migrator.adopt_tables import query, run, table_names
 from tests.migrator.conftest import write
@@ -324,3 +326,30 @@ def test_baseline_imports_dbup_script_names(cli: Any, db_url: str, migrations: P
         ("App.Migrations.V002__Gone.sql", "applied_no_file"),
         ("V003__next.sql", "pending"),
     ]
+
+
+@pytest.mark.parametrize("tool", ["dbmate", "golang-migrate"])
+def test_an_empty_history_is_adopted_once(
+    cli: Any, db_url: str, migrations: Path, tool: str
+) -> None:
+    adopt_tables.create(db_url, tool)
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id int);")
+    args = ("--url", db_url, "--location", str(migrations))
+    adopted = cli("baseline", *args)
+    assert adopted.code == 0, adopted.err
+    migrated = cli("migrate", *args, "--json")
+    assert migrated.code == 0, migrated.err
+    assert [a["script"] for a in migrated.json()["applied"]] == ["V1__a.sql"]
+
+
+def test_a_role_that_may_not_read_the_history_is_told_the_grant(
+    cli: Any, pg_url: str, migrations: Path, role: str
+) -> None:
+    adopt_tables.create(pg_url, "flyway")
+    args = ("--url", url_as(pg_url, role), "--location", str(migrations))
+    denied = cli("baseline", *args)
+    assert denied.code == PrivilegeError.exit_code
+    table = '"public"."flyway_schema_history"'
+    assert f"role {role} may not read {table}, Flyway's history" in denied.err
+    assert f"GRANT SELECT ON {table} TO {role}" in denied.err
+    assert "schema_history" not in {t for t in table_names(pg_url) if t != "flyway_schema_history"}

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 
 Tool = Literal["flyway", "dbup", "dbmate", "golang-migrate"]
 
-TOOL_NAMES: dict[Tool, str] = {
+TOOL_NAMES: dict[str, str] = {
     "flyway": "Flyway",
     "dbup": "DbUp",
     "dbmate": "dbmate",

@@ -9,11 +9,14 @@ from psycopg import sql
 
 from persistor.engines.foreign import (
     CANDIDATE_TABLES,
+    TOOL_NAMES,
     ForeignHistory,
     ForeignRow,
     ForeignTable,
     classify,
 )
+from persistor.engines.postgres.errors import server_message
+from persistor.errors import PrivilegeError
 
 # One catalog query: every candidate table in the schema, with the type of
 # its version column and whether it has golang-migrate's dirty column.
@@ -42,8 +45,22 @@ def find_foreign_tables(conn: psycopg.Connection[Any], schema: str) -> list[Fore
 def read_foreign_table(
     conn: psycopg.Connection[Any], schema: str, found: ForeignTable
 ) -> ForeignHistory:
-    """Return the rows of one table find_foreign_tables returned."""
+    """Return the rows of one table find_foreign_tables returned; PrivilegeError if denied."""
     name = sql.Identifier(schema, found.table)
+    try:
+        return _read(conn, name, found)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        shown, user = name.as_string(conn), conn.info.user
+        raise PrivilegeError(
+            f"role {user} may not read {shown}, {TOOL_NAMES[found.tool]}'s history: "
+            f"{server_message(exc)}. Grant it (GRANT SELECT ON {shown} TO {user}, and USAGE "
+            "on its schema), or run baseline as a role that has it"
+        ) from None
+
+
+def _read(
+    conn: psycopg.Connection[Any], name: sql.Identifier, found: ForeignTable
+) -> ForeignHistory:
     if found.tool == "flyway":
         return ForeignHistory(found.tool, found.table, _flyway_rows(conn, name))
     if found.tool == "dbup":
