@@ -42,9 +42,10 @@ def _foreign_problem(engine: Engine, found: ForeignTable, command: str) -> Probl
     return Problem(
         "foreign_history",
         f"{engine.schema}.{found.table}",
-        f"is {tool}'s history and persistor has none yet, so `persistor {command}` would run "
-        f"every script again. Adopt it first: `persistor baseline --from {found.tool}` (same "
-        "--url and --schema) records what it applied as applied; nothing was run or created. "
+        f"is {tool}'s history and persistor has none yet, so every script would count as "
+        f"pending and run again; {command} stopped, and nothing was run or created. Adopt it "
+        f"first: `persistor baseline --from {found.tool}` (same --url and --schema) records "
+        f"what {tool} applied as applied. "
         "If that table belongs to another application, start persistor's own history beside "
         "it with `persistor baseline --from none --baseline-version 0`",
     )
