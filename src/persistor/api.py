@@ -20,6 +20,7 @@ from persistor.admin import (
     stress,
     undo,
 )
+from persistor.adopt import refuse_over_foreign
 from persistor.core import planner
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
@@ -89,6 +90,9 @@ def migrate(
     with open_session(settings, on_event, create=not dry_run) as s:
         if dry_run:
             return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+        if not s.engine.history_exists():
+            # Before the lock: nothing is created over another tool's history.
+            refuse_over_foreign(s.engine, "migrate")
         from persistor.core.runner import committing
 
         applied: list[AppliedScript] = []
@@ -135,6 +139,7 @@ def _dry_run(
 ) -> MigrateResult:
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
+    refuse_over_foreign(s.engine, "migrate", history)
     plan, prepared = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
@@ -152,8 +157,9 @@ def _apply_pending(
     applied: list[AppliedScript],
 ) -> MigrateResult:
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
-    s.engine.ensure_history()
     history = s.engine.read_history()
+    refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
+    s.engine.ensure_history()
     plan, prepared = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
@@ -205,6 +211,7 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
         history = s.engine.read_history()
+        refuse_over_foreign(s.engine, "status", history)
         # Asked after reading history: a migrator that took the lock since
         # can only have moved on, and its progress row will say so next time.
         holder = s.engine.lock_holder()
@@ -224,9 +231,9 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
     """Run every check of migrate plus an offline parse of each script; change nothing."""
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
-        plan = planner.plan(
-            discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
-        )
+        history = s.engine.read_history()
+        refuse_over_foreign(s.engine, "validate", history)
+        plan = planner.plan(discovery, sources, history, out_of_order=settings.out_of_order)
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
         parsed = 0
         for f in (*discovery.versioned, *discovery.repeatable):

@@ -163,7 +163,9 @@ class BaselineResult(NamedTuple):
     version: str | None
     imported_from: str | None = None
     imported: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # rows not imported, and why
+    no_file: tuple[str, ...] = ()  # imported as applied with no file to keep (Java, deleted)
+    table: str | None = None  # the other tool's history table
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `baseline --json`."""

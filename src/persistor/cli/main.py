@@ -155,8 +155,15 @@ def new(name: str) -> None:
 @click.option(
     "--description", default="baseline", show_default=True, help="Description of the baseline row."
 )
-def baseline(baseline_version: str, description: str) -> None:
-    """Adopt an existing database: record a baseline, or import Flyway/DbUp history."""
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["flyway", "dbup", "dbmate", "golang-migrate", "none"]),
+    default=None,
+    help="Import this tool's history (default: the only one found; none: import nothing).",
+)
+def baseline(baseline_version: str, description: str, source: str | None) -> None:
+    """Adopt an existing database: import Flyway/DbUp/dbmate/golang-migrate history, or baseline."""
     from persistor import api
     from persistor.cli import render
 
@@ -165,6 +172,7 @@ def baseline(baseline_version: str, description: str) -> None:
         opts.settings(),
         version=baseline_version,
         description=description,
+        source=source,
         on_event=render.event_printer(opts),
     )
     _show(result, render.baseline)

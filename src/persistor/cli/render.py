@@ -42,7 +42,10 @@ STATE_STYLES = {
     "ignored": "red",
     "baseline": "cyan",
     "below_baseline": "dim",
+    "applied_no_file": "green",
 }
+# States whose name reads better in words than as their JSON value.
+_STATE_WORDS = {"applied_no_file": "applied (no file)"}
 
 
 class _Stream:
@@ -161,7 +164,7 @@ def status(opts: CliState, result: StatusResult) -> None:
             m.version or "",
             m.description,
             m.type,
-            m.state,
+            _STATE_WORDS.get(m.state, m.state),
             m.installed_at.strftime("%Y-%m-%d %H:%M:%S") if m.installed_at else "",
             str(m.execution_time_ms) if m.execution_time_ms is not None else "",
         )
@@ -176,8 +179,11 @@ def status(opts: CliState, result: StatusResult) -> None:
 
     out.print(out.style(line(header), "bold"))
     out.print("  ".join("-" * w for w in widths))
-    out.file.write("".join(line(r, STATE_STYLES.get(r[3], "")) + "\n" for r in rows))
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
+    styles = [STATE_STYLES.get(m.state, "") for m in result.migrations]
+    out.file.write("".join(line(r, st) + "\n" for r, st in zip(rows, styles, strict=True)))
+    counts = ", ".join(
+        f"{n} {_STATE_WORDS.get(state, state)}" for state, n in sorted(result.counts.items())
+    )
     out.print(f"Current version: {result.current_version or '(none)'}; {counts or 'no scripts'}.")
     if result.lock_holder:
         out.print(
@@ -232,10 +238,16 @@ def baseline(opts: CliState, result: BaselineResult) -> None:
     out = _out()
     if result.imported_from:
         out.print(
-            f"Imported {len(result.imported)} row(s) from {result.imported_from}; now at version {result.version}."
+            f"Imported {len(result.imported)} row(s) from {result.imported_from} "
+            f"({result.table}); now at version {result.version or '(none)'}."
         )
+        for s in result.no_file:
+            out.print(f"  {s}: applied, no file needed (status shows it as applied (no file))")
         for s in result.skipped:
-            out.print(f"  skipped {s}")
+            out.print(f"  note: {s}")
+        out.print(
+            f"{result.imported_from}'s table is left as it was; persistor no longer reads it."
+        )
     else:
         out.print(f"Baselined at version {result.version}: scripts up to it count as applied.")
 

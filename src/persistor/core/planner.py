@@ -16,7 +16,7 @@ from typing import NamedTuple
 from persistor.core import resume
 from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
-from persistor.engines.base import HistoryRow
+from persistor.engines.base import HistoryRow, HistoryType
 from persistor.errors import Problem
 
 
@@ -33,6 +33,13 @@ class State(StrEnum):
     IGNORED = "ignored"
     BASELINE = "baseline"
     BELOW_BASELINE = "below_baseline"
+    # Applied by another tool and imported by `baseline` with no file to keep
+    # (a Flyway Java migration, a script deleted since): history, not a problem.
+    APPLIED_NO_FILE = "applied_no_file"
+
+
+# The history row type of such imported rows (persistor.adopt writes them).
+NO_FILE: HistoryType = "NO_FILE"
 
 
 class MigrationInfo(NamedTuple):
@@ -271,16 +278,23 @@ def _plan_repeatable(
 def _plan_missing(
     d: _Draft, h: _History, on_disk: set[Version | None], repeatable_names: set[str]
 ) -> None:
-    """Show and report the applied scripts whose files are gone."""
+    """Show and report the applied scripts whose files are gone (imported ones need none)."""
     for version, row in h.applied.items():
         if version not in on_disk:
-            d.missing.append(row)
-            d.show((0, version.parts, row.script), _info_from_row(row, "versioned", State.MISSING))
+            state = _gone_state(d, row)
+            d.show((0, version.parts, row.script), _info_from_row(row, "versioned", state))
     for description, row in h.repeatable.items():
         if description not in repeatable_names:
-            d.missing.append(row)
-            d.show((1, (), description), _info_from_row(row, "repeatable", State.MISSING))
+            state = _gone_state(d, row)
+            d.show((1, (), description), _info_from_row(row, "repeatable", state))
     d.problems.extend(_missing_problem(row) for row in d.missing)
+
+
+def _gone_state(d: _Draft, row: HistoryRow) -> State:
+    if row.type == NO_FILE:
+        return State.APPLIED_NO_FILE
+    d.missing.append(row)
+    return State.MISSING
 
 
 def _plan_failed(

@@ -13,12 +13,14 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
+from persistor.engines.foreign import ForeignHistory, ForeignTable
 from persistor.errors import LockTimeoutError, UsageError
 
 if TYPE_CHECKING:
     from persistor.engines.snapshot import SchemaDump, SchemaObject
 
-HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
+# NO_FILE: applied by another tool, imported by `baseline`, needs no file on disk.
+HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE", "NO_FILE"]
 
 # The value types below are NamedTuples, not dataclasses: one is made per
 # script or history row, and a frozen dataclass costs several times more to
@@ -51,6 +53,9 @@ class NewHistoryRow(NamedTuple):
     checksum: str | None
     execution_time_ms: int
     success: bool
+    # Only an imported row knows these; otherwise the engine writes who and when.
+    installed_by: str | None = None
+    installed_at: datetime | None = None
 
 
 class ServerInfo(NamedTuple):
@@ -61,15 +66,6 @@ class ServerInfo(NamedTuple):
     user: str
     database: str
     schema: str
-
-
-class ForeignJournal(NamedTuple):
-    """Rows read from another tool's history table (Flyway, DbUp) for `baseline`."""
-
-    tool: str
-    table: str
-    rows: tuple[NewHistoryRow, ...]
-    skipped: tuple[str, ...]
 
 
 class StatementFailed(Exception):
@@ -225,9 +221,17 @@ class Engine(abc.ABC):
     def clean(self) -> list[str]:
         """Drop every object in the schema; return what was dropped."""
 
-    def foreign_journal(self) -> ForeignJournal | None:
-        """Return another tool's history found in the database, if any."""
-        return None
+    @abc.abstractmethod
+    def history_exists(self) -> bool:
+        """Return whether persistor's history table is there (empty or not)."""
+
+    @abc.abstractmethod
+    def find_foreign_histories(self) -> list[ForeignTable]:
+        """Return the other tools' history tables in the target schema (engines/foreign.py)."""
+
+    @abc.abstractmethod
+    def read_foreign_history(self, found: ForeignTable) -> ForeignHistory:
+        """Return the rows of one of the tables find_foreign_histories returned."""
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         """Return (offset, message) for syntax errors found offline, if the engine can parse."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -18,12 +19,13 @@ from psycopg import sql
 
 from persistor.engines.base import (
     Engine,
-    ForeignJournal,
     HistoryRow,
     ServerInfo,
     Transaction,
     WaitCallback,
 )
+from persistor.engines.foreign import ForeignHistory, ForeignTable
+from persistor.engines.postgres import search_path
 from persistor.engines.postgres.errors import first_line, server_message, statement_failed
 from persistor.engines.postgres.history import HistoryTable
 from persistor.engines.postgres.lock import (
@@ -78,7 +80,7 @@ class PostgresEngine(Engine):
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._history = HistoryTable(self.conn, self.schema, history_table)
-        self._outbox = Outbox(self.conn)
+        self._outbox = Outbox(self.conn, partial(search_path.for_scripts, self.conn, schema))
         self._depth = 0  # transactions open: the next one is a savepoint inside them
         self._fence: Fence | None = None  # while the lock is held
 
@@ -204,7 +206,9 @@ class PostgresEngine(Engine):
             return
         # Sent alone: several statements in one query form an implicit
         # transaction, which CREATE INDEX CONCURRENTLY refuses.
-        self._outbox.send(set_search_path(self.schema, "SESSION").as_string(self.conn))
+        self._outbox.send(
+            set_search_path(self._outbox.search_path(), "SESSION").as_string(self.conn)
+        )
 
     def execute(self, statement: str) -> None:
         self._outbox.run(statement, self._fence)
@@ -273,10 +277,18 @@ class PostgresEngine(Engine):
         error.sqlstate = exc.sqlstate
         return error
 
-    def foreign_journal(self) -> ForeignJournal | None:
-        from persistor.engines.postgres.journals import read_foreign_journal
+    def history_exists(self) -> bool:
+        return self._history.exists()
 
-        return read_foreign_journal(self.conn, self.schema)
+    def find_foreign_histories(self) -> list[ForeignTable]:
+        from persistor.engines.postgres.journals import find_foreign_tables
+
+        return find_foreign_tables(self.conn, self.schema)
+
+    def read_foreign_history(self, found: ForeignTable) -> ForeignHistory:
+        from persistor.engines.postgres.journals import read_foreign_table
+
+        return read_foreign_table(self.conn, self.schema, found)
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         from persistor.engines.postgres.parse import syntax_problems
