@@ -114,6 +114,8 @@ def _head(text: str, width: int = 60) -> str:
 
 def history_type(file: ScriptFile) -> HistoryType:
     """Return the history row type for a script kind."""
+    if file.kind is ScriptKind.BASELINE:
+        return "BASELINE"  # a B script: what is below it counts as covered, as for `baseline`
     return "UNDO" if file.kind is ScriptKind.UNDO else "SQL"
 
 
