@@ -20,18 +20,27 @@ from persistor.admin import (
     undo,
 )
 from persistor.core import planner
+from persistor.core.callbacks import Callbacks
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
-from persistor.errors import PersistorError, Problem, ValidationError
+from persistor.errors import MigrationError, PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
     Event,
+    LocationFormat,
     MigrateResult,
     StatusResult,
     ValidateResult,
 )
-from persistor.session import EventCallback, Session, load_scripts, open_session, parse_target
+from persistor.session import (
+    EventCallback,
+    Session,
+    load_scripts,
+    open_session,
+    parse_target,
+    unused_files,
+)
 from persistor.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,8 +88,8 @@ def migrate(
     """Validate, then apply pending versioned scripts and changed repeatables."""
     goal = parse_target(target)
     ooo = settings.out_of_order if out_of_order is None else out_of_order
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=not dry_run) as s:
+        discovery, sources = load_scripts(settings, s)  # in the session: ${flyway:user}, …
         if dry_run:
             return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
         from persistor.core.runner import committing
@@ -141,33 +150,22 @@ def _apply_pending(
     applied: list[AppliedScript],
 ) -> MigrateResult:
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
+    hooks = Callbacks.load(discovery, sources, s.engine.dialect)
+    hooks.run(s.engine, "beforeValidate")
+    plan, prepared = _planned(
+        s, discovery, sources, s.engine.read_history(), goal, out_of_order, single_transaction
+    )
+    hooks.run(s.engine, "afterValidate")
+    hooks.run(s.engine, "beforeMigrate")  # before the history table exists, as in Flyway
     s.engine.ensure_history()
     history = s.engine.read_history()
-    plan, prepared = _planned(
-        s, discovery, sources, history, goal, out_of_order, single_transaction
-    )
-    if not prepared:
-        return MigrateResult(s.database, (), plan.current_version)
-    from persistor.core.runner import run_script
-
-    rank = max((r.installed_rank for r in history), default=0)
-    total = len(prepared)
-
-    def run_all() -> None:
-        nonlocal rank
-        for n, script in enumerate(prepared, start=1):
-            s.on_event(Event("start", script.file.name, n - 1, total))
-            rank += 1
-            elapsed = run_script(s.engine, script, rank)
-            applied.append(_applied(script, elapsed))
-            s.on_event(Event("applied", script.file.name, n, total))
-
-    if single_transaction:
-        with s.engine.transaction() as run:  # each script's is then a savepoint in it
-            run_all()
-            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
-    else:
-        run_all()
+    if prepared:
+        try:
+            _run_all(s, prepared, history, single_transaction, applied, hooks)
+        except MigrationError:
+            hooks.after_error(s.engine)
+            raise
+    hooks.run(s.engine, "afterMigrate")  # also when nothing was pending, as in Flyway
     versions = [Version.parse(v) for v in (a.version for a in applied) if v]
     current = plan.current_version
     if versions:
@@ -175,6 +173,37 @@ def _apply_pending(
         if current is None or Version.parse(current) < newest:
             current = newest.text
     return MigrateResult(s.database, tuple(applied), current)
+
+
+def _run_all(
+    s: Session,
+    prepared: list[PreparedScript],
+    history: list[HistoryRow],
+    single_transaction: bool,
+    applied: list[AppliedScript],
+    hooks: Callbacks,
+) -> None:
+    """Run the prepared scripts in order, each with its history row (all in one with the flag)."""
+    from persistor.core.runner import run_script
+
+    rank = max((r.installed_rank for r in history), default=0)
+    total = len(prepared)
+
+    def run_each() -> None:
+        nonlocal rank
+        for n, script in enumerate(prepared, start=1):
+            s.on_event(Event("start", script.file.name, n - 1, total))
+            rank += 1
+            elapsed = run_script(s.engine, script, rank, hooks.each)
+            applied.append(_applied(script, elapsed))
+            s.on_event(Event("applied", script.file.name, n, total))
+
+    if single_transaction:
+        with s.engine.transaction() as run:  # each script's is then a savepoint in it
+            run_each()
+            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
+    else:
+        run_each()
 
 
 def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:
@@ -205,20 +234,37 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
             lock_held=holder is not None,
         )
         return StatusResult(
-            s.database, plan.current_version, plan.migrations, plan.problems, holder
+            s.database,
+            plan.current_version,
+            plan.migrations,
+            plan.problems,
+            holder,
+            _formats(discovery),
+            tuple(unused_files(discovery, sources)),
         )
+
+
+def _formats(discovery: Discovery) -> tuple[LocationFormat, ...]:
+    return tuple(LocationFormat(location, fmt) for location, fmt in discovery.formats)
 
 
 def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:
     """Run every check of migrate plus an offline parse of each script; change nothing."""
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        discovery, sources = load_scripts(settings, s)
+        hooks = Callbacks.load(discovery, sources, s.engine.dialect)
+        hooks.run(s.engine, "beforeValidate")
         plan = planner.plan(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
         parsed = 0
-        for f in (*discovery.versioned, *discovery.repeatable):
+        for f in (
+            *discovery.versioned,
+            *discovery.repeatable,
+            *discovery.baselines,
+            *discovery.callbacks,
+        ):
             src = sources[f.name]
             if src.problems:
                 continue
@@ -228,7 +274,9 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
             parsed += 1
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
-        return ValidateResult(s.database, len(sources), parsed)
+        hooks.run(s.engine, "afterValidate")
+        warnings = tuple(unused_files(discovery, sources))
+        return ValidateResult(s.database, len(sources), parsed, warnings, _formats(discovery))
 
 
 def check_connection(
