@@ -304,12 +304,16 @@ def _section_span(expander: _Expander, text: str, section: str) -> tuple[int, in
         expander.problem("dbmate", sections.problem)
         return None
     found = sections.up if section == "up" else sections.down
-    if found is None:
-        expander.problem(
-            "no_undo",
-            "has no '-- migrate:down' section; write the undo below a '-- migrate:down' line",
-        )
+    body = text.split("\n")[found.first - 1 : found.last] if found is not None else []
+    if not any(line.strip() and not line.strip().startswith("--") for line in body):
+        what = "has no '-- migrate:down' section" if found is None else "has an empty down section"
+        if section == "up":
+            what = "has an empty '-- migrate:up' section; write the migration below it"
+        else:
+            what += "; write the undo below a '-- migrate:down' line"
+        expander.problem("no_undo" if section == "down" else "empty", what)
         return None
+    assert found is not None
     return found.first, found.last, found.transaction
 
 
