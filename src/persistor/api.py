@@ -252,8 +252,10 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
     """Run every check of migrate plus an offline parse of each script; change nothing."""
     with open_session(settings, on_event) as s:
         discovery, sources = load_scripts(settings, s)
-        hooks = Callbacks.load(discovery, sources, s.engine.dialect)
-        hooks.run(s.engine, "beforeValidate")
+        # (a SQLite file that does not exist yet stays so: no callback runs on it)
+        hooks = Callbacks.load(discovery, sources, s.engine.dialect) if s.engine.exists else None
+        if hooks is not None:
+            hooks.run(s.engine, "beforeValidate")
         plan = planner.plan(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
@@ -274,7 +276,8 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
             parsed += 1
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
-        hooks.run(s.engine, "afterValidate")
+        if hooks is not None:
+            hooks.run(s.engine, "afterValidate")
         warnings = tuple(unused_files(discovery, sources))
         return ValidateResult(s.database, len(sources), parsed, warnings, _formats(discovery))
 
