@@ -38,7 +38,7 @@ def _run(cli: Any, url: str, folder: Path, *args: str) -> Any:
 
 def _built(url: str) -> dict[str, str]:
     with psycopg.connect(url) as conn:
-        return dict(conn.execute("SELECT what, value FROM built").fetchall())  # type: ignore[arg-type]
+        return dict(conn.execute("SELECT what, value FROM built").fetchall())
 
 
 def test_fresh_database_starts_from_the_newest_baseline(
