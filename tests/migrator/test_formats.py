@@ -242,3 +242,28 @@ def test_a_dbmate_file_with_sql_outside_its_sections_is_refused(
         "20240101090000_a.sql: line 1: SQL before '-- migrate:up' belongs to no section"
         in result.err
     )
+
+
+def test_an_unknown_dbmate_option_is_refused(cli: Any, db_url: str, migrations: Path) -> None:
+    write(migrations, "20240101090000_a.sql", "-- migrate:up transaction:maybe\nSELECT 1;\n")
+    result = _run(cli, db_url, migrations, "validate")
+    assert result.code == 5
+    assert "20240101090000_a.sql: line 1: unknown dbmate option 'transaction:maybe'" in result.err
+
+
+def test_a_dbmate_failure_names_the_files_own_line(cli: Any, db_url: str, migrations: Path) -> None:
+    write(
+        migrations,
+        "20240101090000_a.sql",
+        "-- about a\n-- migrate:up\nCREATE TABLE a (id integer);\n"
+        "INSERT INTO nowhere VALUES (1);\n-- migrate:down\nDROP TABLE a;\n",
+    )
+    write(migrations, "20240102090000_notes.sql", "-- no markers: not dbmate's\n")
+    checked = _run(cli, db_url, migrations, "validate")
+    assert "20240102090000_notes.sql: is not a migration (the location's format: dbmate)" in (
+        checked.err
+    )
+    result = _run(cli, db_url, migrations, "migrate")
+    assert result.code == 4
+    assert "20240101090000_a.sql failed at 20240101090000_a.sql:4" in result.err
+    assert tables(db_url) == set()

@@ -126,3 +126,22 @@ def test_target_below_the_newest_baseline_picks_an_older_one(
     result = _run(cli, db_url, migrations, "migrate", "--target", "2")
     assert result.code == 0, result.err
     assert tables(db_url) == {"one", "two"}
+
+
+def test_what_is_not_supported_is_reported_not_skipped(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__a.sql", "CREATE TABLE a (id integer);\n")
+    write(migrations, "beforeRepeatables.sql", "SELECT 1;\n")  # a callback persistor lacks
+    checked = _run(cli, db_url, migrations, "validate")
+    assert checked.code == 0, checked.err
+    assert (
+        "beforeRepeatables.sql: is not a migration (the location's format: flyway)" in checked.err
+    )
+    write(migrations, "V2__b.sql", "SELECT '${flyway:table}';\n")
+    refused = _run(cli, db_url, migrations, "validate")
+    assert refused.code == 5
+    assert (
+        "V2__b.sql: placeholder ${flyway:table} is not defined (line 1); "
+        "it is not one of the built-in placeholders" in refused.err
+    )
