@@ -90,8 +90,10 @@ def migrate(
     ooo = settings.out_of_order if out_of_order is None else out_of_order
     with open_session(settings, on_event, create=not dry_run) as s:
         discovery, sources = load_scripts(settings, s)  # in the session: ${flyway:user}, …
+        warnings = tuple(unused_files(discovery, sources))
         if dry_run:
-            return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            result = _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            return result._replace(warnings=warnings)
         from persistor.core.runner import committing
 
         applied: list[AppliedScript] = []
@@ -103,7 +105,8 @@ def migrate(
         # A run can commit as a whole: on SQLite, whose lock is the run's own
         # transaction and commits as it is released, and with --single-transaction.
         with committing("the run", kept), s.locked():
-            return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+            result = _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+        return result._replace(warnings=warnings)
 
 
 def _planned(

@@ -108,6 +108,7 @@ class MigrateResult(NamedTuple):
     applied: tuple[AppliedScript, ...]
     current_version: str | None
     dry_run: bool = False
+    warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `migrate --json`."""
@@ -116,6 +117,7 @@ class MigrateResult(NamedTuple):
             "dry_run": self.dry_run,
             "applied": [a._asdict() for a in self.applied],
             "current_version": self.current_version,
+            "warnings": [asdict(p) for p in self.warnings],
         }
 
 

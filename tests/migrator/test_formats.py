@@ -185,6 +185,7 @@ def test_problem_3_other_formats_are_no_longer_skipped_in_silence(
     assert [w["script"] for w in doc["warnings"]] == ["seed.sql"]
     applied = _run(cli, db_url, migrations, "migrate")
     assert "Applied 1 script(s)" in applied.out
+    assert "seed.sql: is not a migration" in applied.err  # migrate says so too
     assert tables(db_url) == {"t"}
 
 

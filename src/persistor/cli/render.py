@@ -133,6 +133,7 @@ def migrate(opts: CliState, result: MigrateResult) -> None:
     """Render what migrate applied (or would apply)."""
     if opts.quiet:
         return
+    _warnings(result.warnings)
     out = _out()
     out.print(_database_line(result.database))
     if not result.applied:
