@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from persistor.core import formats
 from persistor.core.placeholders import SESSION_BUILTINS
@@ -161,10 +162,14 @@ class SessionPlaceholders(Mapping[str, str]):
 
 
 def expand_file(
-    settings: Settings, f: ScriptFile, builtins: Mapping[str, str] | None = None
+    settings: Settings,
+    f: ScriptFile,
+    builtins: Mapping[str, str] | None = None,
+    roots: list[Path] | None = None,
 ) -> ExpandedScript:
     """Expand one script file (its dbmate section, when it has one) with the placeholders."""
-    roots = [p.resolve() for p in settings.locations]
+    if roots is None:
+        roots = [p.resolve() for p in settings.locations]
     return expand_script(
         f.path,
         f.name,
@@ -188,9 +193,9 @@ def load_scripts(
     builtins = SessionPlaceholders(session)
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable, *discovery.baselines):
-        sources[f.name] = expand_file(settings, f, builtins)
+        sources[f.name] = expand_file(settings, f, builtins, roots)
     for f in discovery.callbacks:
-        sources[f.name] = expand_file(settings, f, builtins)
+        sources[f.name] = expand_file(settings, f, builtins, roots)
     log.debug(
         "found %d versioned and %d repeatable script(s) in %s",
         len(discovery.versioned),

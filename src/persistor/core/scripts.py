@@ -89,6 +89,7 @@ def _parse_version(text: str) -> Version:
 _VERSIONED_RE = re.compile(
     r"(?P<kind>[VUB])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<desc>.*[^_].*)\.sql"
 )
+_KINDS = {k.value: k for k in ScriptKind}
 _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
 # followed by a digit or an underscore.
@@ -137,7 +138,7 @@ def parse_name(path: str, name: str) -> ScriptFile | Problem | None:
     base = name.rsplit("/", 1)[-1]
     m = _VERSIONED_RE.fullmatch(base)
     if m:
-        kind = ScriptKind(m["kind"])
+        kind = _KINDS[m["kind"]]  # (a dict: ScriptKind("V") costs more, 10,000 times)
         version = Version.parse(m["version"])
         return ScriptFile(kind, version, describe(m["desc"]), path, name)
     m = _REPEATABLE_RE.fullmatch(base)
