@@ -223,8 +223,8 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
     """Return every known script with its state, and what is wrong."""
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        discovery, sources = load_scripts(settings, s)  # a repeatable's checksum may need it
         history = s.engine.read_history()
         # Asked after reading history: a migrator that took the lock since
         # can only have moved on, and its progress row will say so next time.

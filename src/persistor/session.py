@@ -12,7 +12,7 @@ from pathlib import Path
 
 from persistor.core import formats
 from persistor.core.placeholders import SESSION_BUILTINS
-from persistor.core.scripts import Discovery, ScriptFile, Version, discover
+from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version, discover
 from persistor.core.source import ExpandedScript, expand_script
 from persistor.engines import Engine, open_engine
 from persistor.errors import Problem, UsageError
@@ -177,6 +177,7 @@ def expand_file(
         settings.placeholders,
         section=f.section,
         session=builtins if builtins is not None else SessionPlaceholders(None),
+        repeatable=f.kind is ScriptKind.REPEATABLE,
     )
 
 
@@ -185,8 +186,9 @@ def load_scripts(
 ) -> tuple[Discovery, dict[str, ExpandedScript]]:
     """Find the scripts in the configured locations and expand each (includes, placeholders).
 
-    With a session, Flyway's session built-ins get their values (scripts about to run);
-    without, they stay as written (their checksum does not depend on them).
+    With a session, Flyway's session built-ins get their values, asked of the
+    server only if a script uses one; without, they stay as written (only a
+    repeatable's checksum depends on them).
     """
     roots = [p.resolve() for p in settings.locations]
     discovery = discover(roots)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,24 @@ def test_what_is_not_supported_is_reported_not_skipped(
         "V2__b.sql: placeholder ${flyway:table} is not defined (line 1); "
         "it is not one of the built-in placeholders" in refused.err
     )
+
+
+def test_a_repeatable_with_the_timestamp_runs_on_every_migrate(
+    cli: Any, db_url: str, migrations: Path
+) -> None:
+    # Flyway checksums a repeatable after its placeholders: this idiom re-runs it each time.
+    write(migrations, "V1__log.sql", "CREATE TABLE runs (at text);\n")
+    write(migrations, "R__seed.sql", "-- ${flyway:timestamp}\nINSERT INTO runs VALUES ('x');\n")
+    write(migrations, "R__still.sql", "-- ${flyway:user} ${flyway:database}\nSELECT 1;\n")
+    assert _run(cli, db_url, migrations, "migrate").code == 0
+    time.sleep(1.1)  # the timestamp counts seconds
+    status = _run(cli, db_url, migrations, "status", "--json").json()
+    states = {m["script"]: m["state"] for m in status["migrations"]}
+    assert states == {
+        "V1__log.sql": "applied",
+        "R__seed.sql": "outdated",
+        "R__still.sql": "applied",
+    }
+    again = _run(cli, db_url, migrations, "migrate")
+    assert again.code == 0, again.err
+    assert "applied R__seed.sql" in again.out and "R__still.sql" not in again.out

@@ -268,13 +268,16 @@ def expand_script(
     *,
     section: str | None = None,
     session: Mapping[str, str] | None = None,
+    repeatable: bool = False,
 ) -> ExpandedScript:
     """Expand a script's includes and placeholders and compute its checksum.
 
     roots must be absolute, resolved paths, and path must lie inside one of them.
     `${persistor:filename}` and `${flyway:filename}` (the script's file name)
     are built in; session supplies the other `${flyway:…}` built-ins.
-    section picks the "up" or "down" section of a dbmate file.
+    section picks the "up" or "down" section of a dbmate file. The checksum takes
+    those session built-ins as written, except a repeatable's (Flyway's rule:
+    `-- ${flyway:timestamp}` in a repeatable makes it run on every migrate).
     """
     if section is None:
         fast = _plain_script(path, name)
@@ -295,6 +298,8 @@ def expand_script(
     elif text is not None:
         _check_markers(expander, text)
         expander.expand(full, name, (full,), text)
+    if repeatable:
+        expander.checksum_lines.clear()
     return _finish(expander, name, extra, keep_origins=section is not None)
 
 
