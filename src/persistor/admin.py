@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from persistor import adopt, ecliptix_app
 from persistor.core import planner
 from persistor.core.scripts import Version, discover
-from persistor.core.source import expand_script
 from persistor.engines.base import Engine, NewHistoryRow
 from persistor.engines.foreign import TOOL_NAMES
 from persistor.errors import Problem, UsageError, ValidationError
@@ -25,7 +24,15 @@ from persistor.results import (
     StopEmbeddedResult,
     UndoResult,
 )
-from persistor.session import EventCallback, load_scripts, open_session, parse_target, resolve_url
+from persistor.session import (
+    EventCallback,
+    SessionPlaceholders,
+    expand_file,
+    load_scripts,
+    open_session,
+    parse_target,
+    resolve_url,
+)
 from persistor.settings import Settings
 from persistor.urls import POSTGRES_SCHEMES, scheme_of
 
@@ -223,8 +230,7 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
             )
         from persistor.core.runner import prepare, run_script
 
-        roots = [p.resolve() for p in settings.locations]
-        source = expand_script(f.path, f.name, roots, settings.placeholders)
+        source = expand_file(settings, f, SessionPlaceholders(s))  # a dbmate file: its down half
         if source.problems:
             raise ValidationError(source.problems)
         prepared = prepare(f, source, s.engine.dialect)

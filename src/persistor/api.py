@@ -22,18 +22,27 @@ from persistor.admin import (
 )
 from persistor.adopt import refuse_over_foreign
 from persistor.core import planner
+from persistor.core.callbacks import Callbacks
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptKind, Version
-from persistor.errors import PersistorError, Problem, ValidationError
+from persistor.errors import MigrationError, PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
     Event,
+    LocationFormat,
     MigrateResult,
     StatusResult,
     ValidateResult,
 )
-from persistor.session import EventCallback, Session, load_scripts, open_session, parse_target
+from persistor.session import (
+    EventCallback,
+    Session,
+    load_scripts,
+    open_session,
+    parse_target,
+    unused_files,
+)
 from persistor.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,10 +95,12 @@ def migrate(
         from persistor.dump_file import check_folder  # only with the setting: most runs lack it
 
         check_folder(settings.dump_file, "dump_file")
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=not dry_run) as s:
+        discovery, sources = load_scripts(settings, s)  # in the session: ${flyway:user}, …
+        warnings = tuple(unused_files(discovery, sources))
         if dry_run:
-            return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            result = _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            return result._replace(warnings=warnings)
         if not s.engine.history_exists():
             # Before the lock: nothing is created over another tool's history.
             refuse_over_foreign(s.engine, "migrate")
@@ -109,7 +120,7 @@ def migrate(
             from persistor.dump_file import rewrite
 
             rewrite(s.engine, settings.dump_file)
-        return result
+        return result._replace(warnings=warnings)
 
 
 def _planned(
@@ -159,32 +170,22 @@ def _apply_pending(
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
     history = s.engine.read_history()
     refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
-    s.engine.ensure_history()
+    hooks = Callbacks.load(discovery, sources, s.engine.dialect)
+    hooks.run(s.engine, "beforeValidate")
     plan, prepared = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
-    if not prepared:
-        return MigrateResult(s.database, (), plan.current_version)
-    from persistor.core.runner import run_script
-
-    rank = max((r.installed_rank for r in history), default=0)
-    total = len(prepared)
-
-    def run_all() -> None:
-        nonlocal rank
-        for n, script in enumerate(prepared, start=1):
-            s.on_event(Event("start", script.file.name, n - 1, total))
-            rank += 1
-            elapsed = run_script(s.engine, script, rank)
-            applied.append(_applied(script, elapsed))
-            s.on_event(Event("applied", script.file.name, n, total))
-
-    if single_transaction:
-        with s.engine.transaction() as run:  # each script's is then a savepoint in it
-            run_all()
-            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
-    else:
-        run_all()
+    hooks.run(s.engine, "afterValidate")
+    hooks.run(s.engine, "beforeMigrate")  # before the history table exists, as in Flyway
+    s.engine.ensure_history()
+    history = s.engine.read_history()
+    if prepared:
+        try:
+            _run_all(s, prepared, history, single_transaction, applied, hooks)
+        except MigrationError:
+            hooks.after_error(s.engine)
+            raise
+    hooks.run(s.engine, "afterMigrate")  # also when nothing was pending, as in Flyway
     versions = [Version.parse(v) for v in (a.version for a in applied) if v]
     current = plan.current_version
     if versions:
@@ -192,6 +193,37 @@ def _apply_pending(
         if current is None or Version.parse(current) < newest:
             current = newest.text
     return MigrateResult(s.database, tuple(applied), current)
+
+
+def _run_all(
+    s: Session,
+    prepared: list[PreparedScript],
+    history: list[HistoryRow],
+    single_transaction: bool,
+    applied: list[AppliedScript],
+    hooks: Callbacks,
+) -> None:
+    """Run the prepared scripts in order, each with its history row (all in one with the flag)."""
+    from persistor.core.runner import run_script
+
+    rank = max((r.installed_rank for r in history), default=0)
+    total = len(prepared)
+
+    def run_each() -> None:
+        nonlocal rank
+        for n, script in enumerate(prepared, start=1):
+            s.on_event(Event("start", script.file.name, n - 1, total))
+            rank += 1
+            elapsed = run_script(s.engine, script, rank, hooks.each)
+            applied.append(_applied(script, elapsed))
+            s.on_event(Event("applied", script.file.name, n, total))
+
+    if single_transaction:
+        with s.engine.transaction() as run:  # each script's is then a savepoint in it
+            run_each()
+            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
+    else:
+        run_each()
 
 
 def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:
@@ -208,8 +240,8 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
     """Return every known script with its state, and what is wrong."""
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        discovery, sources = load_scripts(settings, s)  # a repeatable's checksum may need it
         history = s.engine.read_history()
         refuse_over_foreign(s.engine, "status", history)
         # Asked after reading history: a migrator that took the lock since
@@ -223,20 +255,39 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
             lock_held=holder is not None,
         )
         return StatusResult(
-            s.database, plan.current_version, plan.migrations, plan.problems, holder
+            s.database,
+            plan.current_version,
+            plan.migrations,
+            plan.problems,
+            holder,
+            _formats(discovery),
+            tuple(unused_files(discovery, sources)),
         )
+
+
+def _formats(discovery: Discovery) -> tuple[LocationFormat, ...]:
+    return tuple(LocationFormat(location, fmt) for location, fmt in discovery.formats)
 
 
 def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:
     """Run every check of migrate plus an offline parse of each script; change nothing."""
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        discovery, sources = load_scripts(settings, s)
         history = s.engine.read_history()
         refuse_over_foreign(s.engine, "validate", history)
+        # (a SQLite file that does not exist yet stays so: no callback runs on it)
+        hooks = Callbacks.load(discovery, sources, s.engine.dialect) if s.engine.exists else None
+        if hooks is not None:
+            hooks.run(s.engine, "beforeValidate")
         plan = planner.plan(discovery, sources, history, out_of_order=settings.out_of_order)
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
         parsed = 0
-        for f in (*discovery.versioned, *discovery.repeatable):
+        for f in (
+            *discovery.versioned,
+            *discovery.repeatable,
+            *discovery.baselines,
+            *discovery.callbacks,
+        ):
             src = sources[f.name]
             if src.problems:
                 continue
@@ -246,7 +297,10 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
             parsed += 1
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
-        return ValidateResult(s.database, len(sources), parsed)
+        if hooks is not None:
+            hooks.run(s.engine, "afterValidate")
+        warnings = tuple(unused_files(discovery, sources))
+        return ValidateResult(s.database, len(sources), parsed, warnings, _formats(discovery))
 
 
 def check_connection(

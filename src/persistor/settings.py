@@ -97,11 +97,7 @@ def _env_values(env: Mapping[str, str]) -> Iterator[tuple[Setting, Any, str]]:
     """Yield (setting, raw value, variable name) for each setting the environment sets."""
     for setting in TABLE:
         if setting.key == "placeholders":  # one variable per placeholder, not one for all
-            found = {
-                k[len(PLACEHOLDER_PREFIX) :].lower(): v
-                for k, v in env.items()
-                if k.startswith(PLACEHOLDER_PREFIX)
-            }
+            found = _env_placeholders(env)
             if found:
                 yield setting, found, PLACEHOLDER_PREFIX + "*"
             continue
@@ -111,6 +107,22 @@ def _env_values(env: Mapping[str, str]) -> Iterator[tuple[Setting, Any, str]]:
             if setting.repeatable:
                 value = [p for p in value.split(",") if p.strip()]
             yield setting, value, name
+
+
+def _env_placeholders(env: Mapping[str, str]) -> dict[str, str]:
+    """Read PERSISTOR_PLACEHOLDERS_<name>: the name keeps its case (appRole sets ${appRole}).
+
+    An all-upper-case name also sets its lower-case twin unless another variable
+    does, as it did when every name was lower-cased: APP_ROLE still sets ${app_role}.
+    """
+    found = {
+        k[len(PLACEHOLDER_PREFIX) :]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)
+    }
+    for name, value in list(found.items()):
+        if name.isupper():
+            found.setdefault(name.lower(), value)
+    found.pop("", None)
+    return found
 
 
 def _parse(setting: Setting, value: Any, where: str, base: Path) -> Any:

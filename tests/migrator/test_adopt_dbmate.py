@@ -117,8 +117,7 @@ def test_dbmate_folder_adopted_and_continued(cli: Any, pg_url: str, tmp_path: Pa
     """persistor reads the dbmate folder itself and continues it with a new dbmate file."""
     folder = tmp_path / "dbmate"
     _built_by_dbmate(pg_url, folder)
-    if not discover([folder]).versioned:
-        pytest.skip("this persistor does not read dbmate files (the formats work adds that)")
+    assert discover([folder]).versioned, "persistor reads the dbmate folder itself"
     write(folder, *NEXT)
     args = ("--url", pg_url, "--location", str(folder))
     adopted = cli("baseline", *args)

@@ -15,12 +15,14 @@ import click
 
 if TYPE_CHECKING:
     from persistor.cli.options import CliState
+    from persistor.errors import Problem
     from persistor.results import (
         BaselineResult,
         CleanResult,
         ConnectionResult,
         DatabaseInfo,
         Event,
+        LocationFormat,
         MigrateResult,
         NewScriptResult,
         RepairResult,
@@ -134,6 +136,7 @@ def migrate(opts: CliState, result: MigrateResult) -> None:
     """Render what migrate applied (or would apply)."""
     if opts.quiet:
         return
+    _warnings(result.warnings)
     out = _out()
     out.print(_database_line(result.database))
     if not result.applied:
@@ -158,6 +161,7 @@ def status(opts: CliState, result: StatusResult) -> None:
     """Render the status table."""
     out = _out()
     out.print(_database_line(result.database))
+    out.print(_formats_line(result.formats))
     header = ("Version", "Description", "Type", "State", "Installed at", "ms")
     rows = [
         (
@@ -194,15 +198,33 @@ def status(opts: CliState, result: StatusResult) -> None:
         err.print(f"{len(result.problems)} problem(s) block migrate:")
         for p in result.problems:
             err.print(f"  - {p}")
+    _warnings(result.warnings)
+
+
+def _formats_line(formats: tuple[LocationFormat, ...]) -> str:
+    if len(formats) <= 1:
+        return f"Format: {formats[0].format if formats else '(no location)'}"
+    return "Formats: " + "; ".join(f"{f.format} ({f.location})" for f in formats)
+
+
+def _warnings(warnings: tuple[Problem, ...]) -> None:
+    """Print the files persistor never runs, on stderr (they do not block migrate)."""
+    if warnings:
+        err = _err()
+        err.print(f"{len(warnings)} warning(s):")
+        for w in warnings:
+            err.print(f"  - {w}")
 
 
 def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
     if not opts.quiet:
         _out().print(
-            f"{_database_line(result.database)}\nValid: {result.scripts_checked} script(s) checked, "
+            f"{_database_line(result.database)}\n{_formats_line(result.formats)}\n"
+            f"Valid: {result.scripts_checked} script(s) checked, "
             f"{result.parsed} parsed offline; no problems."
         )
+    _warnings(result.warnings)
 
 
 def connection(opts: CliState, result: ConnectionResult) -> None:

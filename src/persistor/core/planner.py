@@ -142,6 +142,7 @@ class _Options(NamedTuple):
     out_of_order: bool
     lock_held: bool
     highest: Version | None  # the highest applied version
+    baseline: Version | None  # versions up to it are covered by a baseline
 
 
 @dataclass
@@ -180,8 +181,10 @@ def plan(
     no-transaction script's progress row then shows as running, not failed.
     """
     h = _replay(history)
-    opts = _Options(target, out_of_order, lock_held, max(h.applied) if h.applied else None)
     draft = _Draft([*discovery.problems, *(p for s in sources.values() for p in s.problems)])
+    start = None if history else _start_from_baseline(draft, discovery, sources, target)
+    highest = max(h.applied) if h.applied else None
+    opts = _Options(target, out_of_order, lock_held, highest, start or h.baseline_version)
     if h.baseline is not None and h.baseline_version is not None:
         key = (0, h.baseline_version.parts, "")
         draft.show(key, _info_from_row(h.baseline, "baseline", State.BASELINE))
@@ -230,7 +233,7 @@ def _plan_versioned(
             key, _info_from_row(failed, "versioned", _failed_state(failed, opts.lock_held), f.name)
         )
         return
-    state = _unapplied_state(f.version, h.baseline_version, opts)
+    state = _unapplied_state(f.version, opts)
     if state is State.IGNORED:
         assert opts.highest is not None
         d.problems.append(_out_of_order_problem(f, f.version, opts.highest))
@@ -240,13 +243,27 @@ def _plan_versioned(
     d.show(key, info)
 
 
-def _unapplied_state(version: Version, baseline: Version | None, opts: _Options) -> State:
+def _unapplied_state(version: Version, opts: _Options) -> State:
     """Return the state of a version that is neither applied nor failed."""
-    if baseline is not None and version <= baseline:
+    if opts.baseline is not None and version <= opts.baseline:
         return State.BELOW_BASELINE
     if opts.highest is not None and version < opts.highest and not opts.out_of_order:
         return State.IGNORED
     return State.PENDING
+
+
+def _start_from_baseline(
+    d: _Draft, discovery: Discovery, sources: Mapping[str, ExpandedScript], target: Version | None
+) -> Version | None:
+    """Plan the B script a database with no history starts from: the newest within target."""
+    fitting = [b for b in discovery.baselines if b.version and _within(b.version, target)]
+    if not fitting or (v := fitting[-1].version) is None:
+        return None
+    b, src = fitting[-1], sources[fitting[-1].name]
+    d.to_apply.append(PlannedScript(b, src))
+    info = MigrationInfo("baseline", v.text, b.description, b.name, State.PENDING, src.checksum)
+    d.show((0, v.parts, ""), info)
+    return v
 
 
 def _within(version: Version, target: Version | None) -> bool:
