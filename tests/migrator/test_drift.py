@@ -221,3 +221,17 @@ def test_the_packaged_ecliptix_database_untouched_has_no_drift(cli: Any, pg_url:
     assert drifted.code == 8
     [difference] = drifted.json()["differences"]
     assert (difference["change"], difference["name"]) == ("changed", "app_devices.device_type")
+
+
+def test_an_adopted_tools_history_table_is_not_drift(
+    cli: Any, pg_url: str, deployed: list[str]
+) -> None:
+    """After `baseline` adopted Flyway's history, its table stays: that is no drift."""
+    from tests.migrator.adopt_tables import create
+
+    create(pg_url, "flyway")
+    result = cli("drift", *deployed, "--json")
+    assert result.code == 0, result.out
+    assert result.json()["differences"] == []
+    _run(pg_url, "CREATE TABLE not_flyway (a int)")  # any other table still is
+    assert cli("drift", *deployed).code == 8

@@ -14,6 +14,12 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from persistor.core import resume
+from persistor.core.plan_problems import (
+    changed_problem,
+    failed_problem,
+    missing_problem,
+    out_of_order_problem,
+)
 from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
 from persistor.engines.base import HistoryRow, HistoryType
@@ -222,7 +228,7 @@ def _plan_versioned(
         state = State.APPLIED
         if not same_checksum(row.checksum, src.checksum):
             state = State.CHANGED
-            d.problems.append(_changed_problem(f, row, src))
+            d.problems.append(changed_problem(f, row, src))
         d.show(key, _info_from_row(row, "versioned", state, f.name))
         return
     failed = h.failed_versions.get(f.version)
@@ -236,7 +242,7 @@ def _plan_versioned(
     state = _unapplied_state(f.version, opts)
     if state is State.IGNORED:
         assert opts.highest is not None
-        d.problems.append(_out_of_order_problem(f, f.version, opts.highest))
+        d.problems.append(out_of_order_problem(f, f.version, opts.highest))
     elif state is State.PENDING and _within(f.version, opts.target):
         d.to_apply.append(PlannedScript(f, src))
     info = MigrationInfo("versioned", f.version.text, f.description, f.name, state, src.checksum)
@@ -304,7 +310,7 @@ def _plan_missing(
         if description not in repeatable_names:
             state = _gone_state(d, row)
             d.show((1, (), description), _info_from_row(row, "repeatable", state))
-    d.problems.extend(_missing_problem(row) for row in d.missing)
+    d.problems.extend(missing_problem(row) for row in d.missing)
 
 
 def _gone_state(d: _Draft, row: HistoryRow) -> State:
@@ -325,7 +331,7 @@ def _plan_failed(
     for row in h.failed:
         if row.installed_rank in d.resumed:
             continue
-        d.problems.append(_failed_problem(row))
+        d.problems.append(failed_problem(row))
         state = _failed_state(row, lock_held)
         if row.version:
             version = Version.parse(row.version)
@@ -359,44 +365,6 @@ def _info_from_row(
         installed_rank=row.installed_rank,
         installed_at=row.installed_at,
         execution_time_ms=row.execution_time_ms,
-    )
-
-
-def _changed_problem(f: ScriptFile, row: HistoryRow, src: ExpandedScript) -> Problem:
-    return Problem(
-        "changed",
-        f.name,
-        f"was changed after it was applied (stored {row.checksum}, file "
-        f"{src.checksum}); restore the file, put the change in a new migration, "
-        "or run `persistor repair` to accept the file as it is",
-    )
-
-
-def _out_of_order_problem(f: ScriptFile, version: Version, highest: Version) -> Problem:
-    return Problem(
-        "out_of_order",
-        f.name,
-        f"version {version} is lower than the highest applied version {highest} "
-        "and was never applied; renumber it above "
-        f"{highest}, or run migrate with --out-of-order to apply it",
-    )
-
-
-def _missing_problem(row: HistoryRow) -> Problem:
-    return Problem(
-        "missing",
-        row.script,
-        "was applied but its file is not in the migration locations; restore the file, "
-        "or run `persistor repair` to mark it deleted",
-    )
-
-
-def _failed_problem(row: HistoryRow) -> Problem:
-    return Problem(
-        "failed",
-        row.script,
-        "failed in an earlier run and is recorded as failed; fix the database by hand if "
-        "needed, then run `persistor repair` to remove the failed row",
     )
 
 

@@ -308,7 +308,10 @@ class PostgresEngine(Engine):
     def schema_objects(self) -> list[SchemaObject]:
         from persistor.engines.postgres.inspect import read_objects
 
-        return read_objects(self.conn, self.schema, self.own_tables)
+        # Another tool's history table (kept after `baseline` adopted it) is
+        # that tool's bookkeeping, not the schema the migrations build.
+        adopted = tuple(t.table for t in self.find_foreign_histories())
+        return read_objects(self.conn, self.schema, (*self.own_tables, *adopted))
 
     def scratch_database(self) -> AbstractContextManager[str]:
         from persistor.engines.postgres.scratch import scratch_database
