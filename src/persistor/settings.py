@@ -42,6 +42,7 @@ class Settings:
     out_of_order: bool = default_of("out_of_order")
     clean_enabled: bool = default_of("clean_enabled")
     embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
+    lint: Mapping[str, tuple[str, ...]] = default_of("lint")  # `[lint]`: disable, error
     config_file: Path | None = None
 
 
