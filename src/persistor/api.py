@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
     from persistor.core.source import ExpandedScript
     from persistor.engines.base import HistoryRow
+    from persistor.lint.findings import Finding
+    from persistor.lint.linter import PendingLint
 
 
 def _prepare_all(
@@ -97,6 +99,19 @@ def migrate(
             return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
 
 
+def _lint_pending(s: Session, plan: Plan, show: bool = True) -> PendingLint | None:
+    """Lint the scripts about to run (PostgreSQL only); show findings as warning events."""
+    if s.engine.dialect != "postgresql" or not plan.to_apply:
+        return None  # a no-op run imports neither lint nor the parser
+    from persistor.lint.linter import lint_planned
+
+    found = lint_planned(((i.file, i.source) for i in plan.to_apply), s.settings.lint)
+    if show:
+        for line in found.warnings():
+            s.on_event(Event("warning", line))
+    return found
+
+
 def _planned(
     s: Session,
     discovery: Discovery,
@@ -105,13 +120,16 @@ def _planned(
     goal: Version | None,
     out_of_order: bool,
     single_transaction: bool,
-) -> tuple[Plan, list[PreparedScript]]:
+) -> tuple[Plan, list[PreparedScript], tuple[Finding, ...]]:
     """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
     plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
     prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
+    lint = _lint_pending(s, plan)
+    if lint is not None:
+        problems += lint.problems  # a bad ignore comment: fix it before anything runs
     if plan.problems or problems:
         raise ValidationError([*plan.problems, *problems])
-    return plan, prepared
+    return plan, prepared, lint.findings if lint else ()
 
 
 def _dry_run(
@@ -124,11 +142,11 @@ def _dry_run(
 ) -> MigrateResult:
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
-    plan, prepared = _planned(
+    plan, prepared, lint = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
     planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
-    return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
+    return MigrateResult(s.database, planned, plan.current_version, dry_run=True, lint=lint)
 
 
 def _apply_pending(
@@ -143,7 +161,7 @@ def _apply_pending(
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
     s.engine.ensure_history()
     history = s.engine.read_history()
-    plan, prepared = _planned(
+    plan, prepared, lint = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
     if not prepared:
@@ -174,7 +192,7 @@ def _apply_pending(
         newest = max(versions)
         if current is None or Version.parse(current) < newest:
             current = newest.text
-    return MigrateResult(s.database, tuple(applied), current)
+    return MigrateResult(s.database, tuple(applied), current, lint=lint)
 
 
 def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:
@@ -209,14 +227,22 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
         )
 
 
-def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:
-    """Run every check of migrate plus an offline parse of each script; change nothing."""
+def validate(
+    settings: Settings, *, strict: bool = False, on_event: EventCallback | None = None
+) -> ValidateResult:
+    """Run every check of migrate plus an offline parse and lint of each script; change nothing.
+
+    Lint findings in pending scripts are warnings; with strict they fail it.
+    """
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
         plan = planner.plan(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
+        lint = _lint_pending(s, plan, show=not strict)
+        if lint is not None:
+            problems += [*lint.problems, *(lint.as_problems() if strict else ())]
         parsed = 0
         for f in (*discovery.versioned, *discovery.repeatable):
             src = sources[f.name]
@@ -228,7 +254,7 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
             parsed += 1
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
-        return ValidateResult(s.database, len(sources), parsed)
+        return ValidateResult(s.database, len(sources), parsed, lint.findings if lint else ())
 
 
 def check_connection(

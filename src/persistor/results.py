@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from persistor.core.planner import MigrationInfo
 from persistor.errors import Problem
+
+if TYPE_CHECKING:
+    from persistor.lint.findings import Finding
 
 
 class TextReport(Protocol):
@@ -97,6 +100,7 @@ class MigrateResult(NamedTuple):
     applied: tuple[AppliedScript, ...]
     current_version: str | None
     dry_run: bool = False
+    lint: tuple[Finding, ...] = ()  # hazards in the scripts it ran (shown as warnings)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `migrate --json`."""
@@ -105,6 +109,7 @@ class MigrateResult(NamedTuple):
             "dry_run": self.dry_run,
             "applied": [a._asdict() for a in self.applied],
             "current_version": self.current_version,
+            "lint": [f.to_json() for f in self.lint],
         }
 
 
@@ -114,6 +119,7 @@ class ValidateResult(NamedTuple):
     database: DatabaseInfo
     scripts_checked: int
     parsed: int
+    lint: tuple[Finding, ...] = ()  # hazards in the pending scripts (warnings; --strict fails)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `validate --json`."""
@@ -122,6 +128,7 @@ class ValidateResult(NamedTuple):
             "valid": True,
             "scripts_checked": self.scripts_checked,
             "parsed": self.parsed,
+            "lint": [f.to_json() for f in self.lint],
         }
 
 
@@ -221,8 +228,8 @@ class StopEmbeddedResult(NamedTuple):
 class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
-    kind: Literal["wait", "start", "applied"]
-    message: str  # whom we wait for, or the script's name
+    kind: Literal["wait", "start", "applied", "warning"]
+    message: str  # whom we wait for, the script's name, or the warning (lint)
     done: int = 0
     total: int = 0
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.lint import lint_command
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -49,7 +50,7 @@ def cli() -> None:
     R__<description>.sql (re-applied when changed), U<version>__<description>.sql
     (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad
     command line or config, 3 cannot connect, 4 a migration failed, 5 validation
-    failed, 6 lock timeout.
+    or lint failed, 6 lock timeout.
     """
 
 
@@ -103,13 +104,15 @@ cli.add_command(
 
 @common_options
 @cli.command()
-def validate() -> None:
-    """Run every check of migrate and parse each script offline; change nothing."""
+@click.option("--strict", is_flag=True, help="Fail on lint findings in pending scripts too.")
+def validate(strict: bool) -> None:
+    """Run every check of migrate and parse and lint each script offline; change nothing."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    _show(api.validate(opts.settings(), on_event=render.event_printer(opts)), render.validate)
+    result = api.validate(opts.settings(), strict=strict, on_event=render.event_printer(opts))
+    _show(result, render.validate)
 
 
 @common_options
@@ -229,6 +232,9 @@ def stop_embedded() -> None:
     from persistor.cli import render
 
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+cli.add_command(lint_command)
 
 
 class UnexpectedError(PersistorError):

@@ -49,8 +49,11 @@ def read_ignores(text: str, statement_lines: Sequence[int]) -> Ignores:
             problems.append((n, f"'-- {MARKER}' names no rule; known: {known_rules_text()}"))
         elif unknown:
             problems.append(
-                (n, f"'-- {MARKER}' names unknown rule(s) {', '.join(unknown)}; "
-                    f"known: {known_rules_text()}")
+                (
+                    n,
+                    f"'-- {MARKER}' names unknown rule(s) {', '.join(unknown)}; "
+                    f"known: {known_rules_text()}",
+                )
             )
         else:
             found[n] = frozenset(ids)
@@ -83,7 +86,10 @@ def _assign(
             whole |= rules
         else:
             problems.append(
-                (n, f"'-- {MARKER}' is not right above a statement (a blank line or code is "
-                    "between); put it on the line before the statement it is for")
+                (
+                    n,
+                    f"'-- {MARKER}' is not right above a statement (a blank line or code is "
+                    "between); put it on the line before the statement it is for",
+                )
             )
     return Ignores(whole, by_line, tuple(problems))

@@ -92,10 +92,34 @@ def _where(source: ExpandedScript, shown: str, line: int) -> str:
     return f"{shown if loc.path == source.path else loc.path}:{loc.line}"
 
 
+class PendingLint(NamedTuple):
+    """Lint of the scripts a migrate or validate is about to run."""
+
+    findings: tuple[Finding, ...]
+    problems: tuple[Problem, ...]  # a bad ignore comment: blocks the run, like a bad directive
+    unlinted: tuple[Problem, ...]  # the parser refused a script: the server will say more
+
+    def warnings(self) -> list[str]:
+        """Return one line per finding and per script that could not be linted."""
+        lines = [f"lint: {f.headline()}; instead: {f.fix}" for f in self.findings]
+        return lines + [f"lint: {p.message} (not linted)" for p in self.unlinted]
+
+    def as_problems(self) -> list[Problem]:
+        """Return the findings as validation problems (validate --strict)."""
+        return [
+            Problem(
+                f"lint:{f.rule}",
+                f.file,
+                f"line {f.line}: {f.severity} [{f.rule}] {f.message}; instead: {f.fix}",
+            )
+            for f in self.findings
+        ]
+
+
 def lint_planned(
     scripts: Iterable[tuple[ScriptFile, ExpandedScript]], config: Mapping[str, Sequence[str]]
-) -> tuple[list[Finding], list[Problem]]:
-    """Lint the scripts migrate is about to run; return findings and what could not be linted."""
+) -> PendingLint:
+    """Lint the scripts migrate is about to run (PostgreSQL); nothing is raised."""
     options = LintOptions.of(config)
     findings: list[Finding] = []
     problems: list[Problem] = []
@@ -105,7 +129,9 @@ def lint_planned(
         result = lint_script(_shown(f.path), source, f.kind is ScriptKind.REPEATABLE, options)
         findings += result.findings
         problems += result.problems
-    return findings, problems
+    bad = tuple(p for p in problems if p.code != "lint_syntax")
+    unlinted = tuple(p for p in problems if p.code == "lint_syntax")
+    return PendingLint(tuple(findings), bad, unlinted)
 
 
 def lint(settings: Settings, paths: Sequence[Path] = (), *, strict: bool = False) -> LintResult:
@@ -132,9 +158,7 @@ def lint(settings: Settings, paths: Sequence[Path] = (), *, strict: bool = False
     return LintResult(len(scripts), statements, tuple(findings), strict)
 
 
-def _scripts(
-    paths: Sequence[Path], settings: Settings
-) -> list[tuple[ScriptFile, ExpandedScript]]:
+def _scripts(paths: Sequence[Path], settings: Settings) -> list[tuple[ScriptFile, ExpandedScript]]:
     """Return each script to lint: the V and R scripts of folders, and files as given."""
     out: list[tuple[ScriptFile, ExpandedScript]] = []
     for given in paths:
