@@ -99,16 +99,17 @@ def migrate(
             return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
 
 
-def _lint_pending(s: Session, plan: Plan, show: bool = True) -> PendingLint | None:
+def _lint_pending(
+    s: Session, plan: Plan, *, show: bool = True, unlinted: bool = True
+) -> PendingLint | None:
     """Lint the scripts about to run (PostgreSQL only); show findings as warning events."""
     if s.engine.dialect != "postgresql" or not plan.to_apply:
         return None  # a no-op run imports neither lint nor the parser
     from persistor.lint.linter import lint_planned
 
     found = lint_planned(((i.file, i.source) for i in plan.to_apply), s.settings.lint)
-    if show:
-        for line in found.warnings():
-            s.on_event(Event("warning", line))
+    for line in found.warnings(unlinted) if show else ():
+        s.on_event(Event("warning", line))
     return found
 
 
@@ -240,7 +241,8 @@ def validate(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
-        lint = _lint_pending(s, plan, show=not strict)
+        # (a script the parser refuses is reported below, as a syntax problem)
+        lint = _lint_pending(s, plan, show=not strict, unlinted=False)
         if lint is not None:
             problems += [*lint.problems, *(lint.as_problems() if strict else ())]
         parsed = 0

@@ -99,10 +99,10 @@ class PendingLint(NamedTuple):
     problems: tuple[Problem, ...]  # a bad ignore comment: blocks the run, like a bad directive
     unlinted: tuple[Problem, ...]  # the parser refused a script: the server will say more
 
-    def warnings(self) -> list[str]:
-        """Return one line per finding and per script that could not be linted."""
+    def warnings(self, unlinted: bool = True) -> list[str]:
+        """Return one line per finding (and per script that could not be linted)."""
         lines = [f"lint: {f.headline()}; instead: {f.fix}" for f in self.findings]
-        return lines + [f"lint: {p.message} (not linted)" for p in self.unlinted]
+        return lines + [f"lint: {p.message} (not linted)" for p in self.unlinted if unlinted]
 
     def as_problems(self) -> list[Problem]:
         """Return the findings as validation problems (validate --strict)."""
