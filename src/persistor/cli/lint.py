@@ -1,4 +1,4 @@
-"""`persistor lint`: parse, call persistor.lint, render the findings (text, JSON, GitHub)."""
+"""`persistor lint` (declared in cli/main.py): call persistor.lint, render text, JSON or GitHub."""
 
 from __future__ import annotations
 
@@ -8,31 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from persistor.cli.options import common_options, state
+from persistor.cli.options import state
 
 if TYPE_CHECKING:
     from persistor.lint.findings import Finding, LintResult
 
-FORMATS = ("text", "json", "github")
 
-
-@common_options
-@click.command("lint")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
-@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
-@click.option(
-    "--format",
-    "format_",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Output: text (default), json (as --json), or github (workflow annotations).",
-)
-def lint_command(paths: tuple[Path, ...], strict: bool, format_: str | None) -> None:
-    """Find migration statements that would lock or break a live database; no database needed.
-
-    PATH: migration files or folders (default: the configured locations).
-    Exit 0 when no error remains, 5 otherwise (--strict: warnings too).
-    """
+def run(paths: tuple[Path, ...], strict: bool, format_: str | None) -> None:
+    """Lint, print the findings in the chosen format, and raise LintError when it fails."""
     from persistor.errors import LintError
     from persistor.lint.linter import lint
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import click
 
-from persistor.cli.lint import lint_command
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -234,7 +234,25 @@ def stop_embedded() -> None:
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
 
 
-cli.add_command(lint_command)
+@common_options
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(("text", "json", "github")),
+    help="Output: text (default), json (as --json), or github (workflow annotations).",
+)
+def lint_command(paths: tuple[Path, ...], strict: bool, format_: str | None) -> None:
+    """Find statements that would lock or break a live database; no database needed.
+
+    PATH: migration files or folders (default: the configured locations).
+    Exit 0 when no error remains, 5 otherwise (--strict: warnings too).
+    """
+    from persistor.cli import lint
+
+    lint.run(paths, strict, format_)
 
 
 class UnexpectedError(PersistorError):
