@@ -33,10 +33,21 @@ class ParseFailure(Exception):
         self.line = line
 
 
+def _parser() -> Any:
+    global _PARSER
+    if _PARSER is None:
+        from pglast import parser  # imported on first use: a no-op migrate never parses
+
+        _PARSER = parser
+    return _PARSER
+
+
+_PARSER: Any = None
+
+
 def parse(text: str) -> list[Statement]:
     """Return the statements of a script, or raise ParseFailure naming the line."""
-    from pglast import parser  # imported on first use: a no-op migrate never parses
-
+    parser = _parser()
     try:
         tree = json.loads(parser.parse_sql_json(text))
     except parser.ParseError as exc:
