@@ -24,6 +24,11 @@ CASES: list[tuple[str, str, str]] = [
         "CREATE UNIQUE INDEX ix_t_v ON public.t (v);",
         "CREATE TABLE t (id bigint, v text);\nCREATE UNIQUE INDEX ix_t_v ON t (v);",
     ),
+    (
+        "index-not-concurrent",
+        "CREATE INDEX ix_p ON parted (v);",
+        "CREATE INDEX ix_p ON ONLY parted (v);",  # partitions then get theirs CONCURRENTLY
+    ),
     ("drop-index-not-concurrent", "DROP INDEX ix_t_v;", "DROP INDEX CONCURRENTLY ix_t_v;"),
     ("reindex-not-concurrent", "REINDEX TABLE t;", "REINDEX TABLE CONCURRENTLY t;"),
     ("reindex-not-concurrent", "REINDEX INDEX ix;", "REINDEX (CONCURRENTLY) INDEX ix;"),

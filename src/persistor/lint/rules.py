@@ -98,7 +98,13 @@ def _create_as(node: Node, ctx: FileContext) -> Iterator[Hit]:
 
 
 def _index(node: Node, ctx: FileContext) -> Iterator[Hit]:
-    table = relname(node.get("relation"))
+    relation = node.get("relation") or {}
+    table = relname(relation)
+    # ON ONLY a partitioned table is instant (an invalid parent index, whose
+    # partitions are then indexed CONCURRENTLY and attached); CONCURRENTLY
+    # is refused there.
+    if not relation.get("inh", False):
+        return
     if not node.get("concurrent") and ctx.existing(table):
         name = node.get("idxname", "(unnamed)")
         yield "index-not-concurrent", f"index {name} on existing table {table} is not CONCURRENTLY"
