@@ -28,7 +28,9 @@ BENCH = T.BENCH
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
 LOGS = WORK / "logs"
-DB_PREFIX = "pbench_"
+# Another worktree's bench on the same server drops every database with its
+# prefix when it starts: BENCH_DB_PREFIX keeps concurrent runs apart.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "pbench_")
 
 
 def log(msg: str) -> None:
