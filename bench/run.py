@@ -247,8 +247,7 @@ def bench_lint(repeats: int, n: int, n1: int, w1_median: float | None) -> dict:
     out: dict = {"n": n, "n_w1": n1, "persistor_w1_median": w1_median}
     for name, migrations in (("w1", W.w1(n)), ("plpgsql", W.lint_plpgsql(n))):
         d = WORK / "lint" / name
-        if not d.exists():
-            p.layout(d, migrations)
+        p.layout(d, migrations)  # afresh: a quick run leaves fewer files behind
         times, cpu = [], []
         for i in range(repeats):
             before = os.times()
