@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from persistor.core.planner import PlannedScript
 from persistor.session import load_scripts
 from persistor.settings import load_settings
 
@@ -19,7 +20,9 @@ from persistor.settings import load_settings
 def main() -> int:
     settings = load_settings({"locations": [sys.argv[1]]}, env={})
     discovery, sources = load_scripts(settings)
-    pending = [(f, sources[f.name]) for f in (*discovery.versioned, *discovery.repeatable)]
+    pending = [
+        PlannedScript(f, sources[f.name]) for f in (*discovery.versioned, *discovery.repeatable)
+    ]
     started, cpu = time.perf_counter(), time.process_time()
     from persistor.lint.linter import lint_planned  # its first use imports the parser
 

@@ -100,17 +100,14 @@ def migrate(
 
 
 def _lint_pending(
-    s: Session, plan: Plan, *, show: bool = True, unlinted: bool = True
+    s: Session, plan: Plan, show: bool = True, unlinted: bool = True
 ) -> PendingLint | None:
-    """Lint the scripts about to run (PostgreSQL only); show findings as warning events."""
+    """Lint the scripts about to run (PostgreSQL only; a no-op run imports no parser)."""
     if s.engine.dialect != "postgresql" or not plan.to_apply:
-        return None  # a no-op run imports neither lint nor the parser
+        return None
     from persistor.lint.linter import lint_planned
 
-    found = lint_planned(((i.file, i.source) for i in plan.to_apply), s.settings.lint)
-    for line in found.warnings(unlinted) if show else ():
-        s.on_event(Event("warning", line))
-    return found
+    return lint_planned(plan.to_apply, s.settings.lint, s.on_event if show else None, unlinted)
 
 
 def _planned(
@@ -231,9 +228,9 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
 def validate(
     settings: Settings, *, strict: bool = False, on_event: EventCallback | None = None
 ) -> ValidateResult:
-    """Run every check of migrate plus an offline parse and lint of each script; change nothing.
+    """Run every check of migrate, parse each script offline, lint the pending ones (strict: fail).
 
-    Lint findings in pending scripts are warnings; with strict they fail it.
+    Nothing is changed.
     """
     discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
@@ -241,8 +238,7 @@ def validate(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
-        # (a script the parser refuses is reported below, as a syntax problem)
-        lint = _lint_pending(s, plan, show=not strict, unlinted=False)
+        lint = _lint_pending(s, plan, not strict, unlinted=False)  # syntax problems: below
         if lint is not None:
             problems += [*lint.problems, *(lint.as_problems() if strict else ())]
         parsed = 0

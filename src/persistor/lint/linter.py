@@ -7,7 +7,7 @@ and `validate` call on the scripts they are about to run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,8 +19,10 @@ from persistor.lint.findings import Finding, LintResult
 from persistor.lint.ignores import read_ignores
 from persistor.lint.rules import FileContext, check
 from persistor.lint.tree import ParseFailure, parse
+from persistor.results import Event
 
 if TYPE_CHECKING:
+    from persistor.core.planner import PlannedScript
     from persistor.settings import Settings
 
 
@@ -117,23 +119,33 @@ class PendingLint(NamedTuple):
 
 
 def lint_planned(
-    scripts: Iterable[tuple[ScriptFile, ExpandedScript]], config: Mapping[str, Sequence[str]]
+    scripts: Iterable[PlannedScript],
+    config: Mapping[str, Sequence[str]],
+    on_event: Callable[[Event], None] | None = None,
+    unlinted: bool = True,
 ) -> PendingLint:
-    """Lint the scripts migrate is about to run (PostgreSQL); nothing is raised."""
+    """Lint the scripts migrate is about to run; report findings to on_event as warnings.
+
+    unlinted=False leaves out the scripts the parser refused (validate reports those itself).
+    """
     options = LintOptions.of(config)
     findings: list[Finding] = []
     problems: list[Problem] = []
     cwd = os.getcwd()
-    for f, source in scripts:
-        if source.problems:
+    for item in scripts:
+        if item.source.problems:
             continue  # the planner reports them
-        shown = _shown(f.path, cwd)
-        result = lint_script(shown, source, f.kind is ScriptKind.REPEATABLE, options)
+        repeatable = item.file.kind is ScriptKind.REPEATABLE
+        result = lint_script(_shown(item.file.path, cwd), item.source, repeatable, options)
         findings += result.findings
         problems += result.problems
     bad = tuple(p for p in problems if p.code != "lint_syntax")
-    unlinted = tuple(p for p in problems if p.code == "lint_syntax")
-    return PendingLint(tuple(findings), bad, unlinted)
+    refused = tuple(p for p in problems if p.code == "lint_syntax")
+    found = PendingLint(tuple(findings), bad, refused)
+    if on_event is not None:
+        for line in found.warnings(unlinted):
+            on_event(Event("warning", line))
+    return found
 
 
 def lint(settings: Settings, paths: Sequence[Path] = (), *, strict: bool = False) -> LintResult:
