@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,17 @@ def test_lint_is_quiet_on_sqlite(cli: Any, sqlite_url: str, migrations: Path) ->
     write(migrations, "V1__t.sql", BASE + "CREATE TABLE u (id integer PRIMARY KEY);\n")
     result = cli("migrate", "--url", sqlite_url, "--location", str(migrations))
     assert result.code == 0 and "lint" not in result.err
+
+
+def test_a_no_op_migrate_imports_neither_lint_nor_the_parser(
+    cli: Any, pg_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__t.sql", BASE)
+    args = ["migrate", "--url", pg_url, "--location", str(migrations), "-q"]
+    assert cli(*args).code == 0
+    code = (
+        "import sys; from persistor.cli.main import main; code = main(sys.argv[1:]); "
+        "print(code, sorted(m for m in sys.modules if 'lint' in m or m.startswith('pglast')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert proc.stdout.split("\n")[-2] == "0 []", proc.stdout + proc.stderr  # W2 stays as fast
