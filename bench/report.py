@@ -103,6 +103,26 @@ def markdown(rep: dict) -> str:
             f"| validate | {_f(w5.get('validate_median'))} | — |",
             f"| migrate (no-op re-run) | {_f(w5.get('rerun_median'))} | — |",
         ]
+    lint = rep.get("lint")
+    if lint:
+        share = lint.get("migrate_share")
+        out += [
+            "",
+            f"## Lint: `persistor lint` on {lint['n']:,} files, and its cost inside migrate",
+            "",
+            "| what | median wall s | median CPU s | target |",
+            "|---|---|---|---|",
+            f"| lint {lint['n']:,} W1 files (one CREATE TABLE each) | {_f(lint.get('w1_median'))} "
+            f"| {_f(lint.get('w1_cpu_median'))} | seconds |",
+            f"| lint {lint['n']:,} PL/pgSQL files (~50-line functions) "
+            f"| {_f(lint.get('plpgsql_median'))} | {_f(lint.get('plpgsql_cpu_median'))} | seconds |",
+            f"| lint inside W1's migrate ({lint['n_w1']:,} pending scripts, parser import included) "
+            f"| {_f(lint.get('migrate_cost_median'), 3)} | {_f(lint.get('migrate_cost_cpu_median'), 3)} "
+            "| < 5 % of W1 |",
+            f"| … as a share of persistor's W1 ({_f(lint.get('persistor_w1_median'))} s wall) | "
+            + (f"{share * 100:.1f} %" if share is not None else "—")
+            + " | | < 5 % |",
+        ]
     st = rep.get("startup")
     if st:
         out += [

@@ -28,7 +28,9 @@ BENCH = T.BENCH
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
 LOGS = WORK / "logs"
-DB_PREFIX = "pbench_"
+# Another worktree's bench on the same server drops every database with its
+# prefix when it starts: BENCH_DB_PREFIX keeps concurrent runs apart.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "pbench_")
 
 
 def log(msg: str) -> None:
@@ -236,6 +238,57 @@ def bench_w5(repeats: int, n5: int) -> dict:
     return out
 
 
+# -- lint --------------------------------------------------------------------
+
+
+def bench_lint(repeats: int, n: int, n1: int, w1_median: float | None) -> dict:
+    """`persistor lint` on n W1 files and n PL/pgSQL files; lint's share of W1's migrate."""
+    p = T.Persistor()
+    out: dict = {"n": n, "n_w1": n1, "persistor_w1_median": w1_median}
+    for name, migrations in (("w1", W.w1(n)), ("plpgsql", W.lint_plpgsql(n))):
+        d = WORK / "lint" / name
+        p.layout(d, migrations)  # afresh: a quick run leaves fewer files behind
+        times, cpu = [], []
+        for i in range(repeats):
+            before = os.times()
+            secs, rc = run_cmd(
+                T.Cmd([str(T.VENV / "persistor"), "lint", str(d), "-q"]), f"lint_{name}_{i}"
+            )
+            after = os.times()
+            if rc == 0:
+                times.append(secs)
+                # CPU seconds too: on a shared machine the wall clock is mostly waiting.
+                cpu.append(
+                    after.children_user
+                    + after.children_system
+                    - before.children_user
+                    - before.children_system
+                )
+            else:
+                out.setdefault("failures", []).append(f"lint {name} run {i}: exit {rc}")
+        out[name + "_median"] = med(times)
+        out[name + "_cpu_median"] = med(cpu)
+    # Inside migrate: the parser import plus lint of every pending W1 script.
+    d1 = WORK / "w1" / "persistor"
+    p.layout(d1, W.w1(n1))
+    costs, cpu_costs = [], []
+    for _ in range(repeats):
+        proc = subprocess.run(
+            [str(T.VENV / "python"), str(BENCH / "lint_cost.py"), str(d1)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode == 0:
+            doc = json.loads(proc.stdout)
+            costs.append(doc["seconds"])
+            cpu_costs.append(doc["cpu_seconds"])
+    out["migrate_cost_median"] = med(costs)
+    out["migrate_cost_cpu_median"] = med(cpu_costs)
+    if w1_median and out["migrate_cost_median"] is not None:
+        out["migrate_share"] = out["migrate_cost_median"] / w1_median
+    return out
+
+
 # -- start-up ----------------------------------------------------------------
 
 
@@ -367,7 +420,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int)
     ap.add_argument("--only", help="comma-separated tool names")
     ap.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: tools,w5,e1,startup,profile"
+        "--skip", default="", help="comma-separated parts to skip: tools,w5,lint,e1,startup,profile"
     )
     ap.add_argument(
         "--against", metavar="REF", help="also run persistor at commit REF (run.sh installs it)"
@@ -420,6 +473,10 @@ def main() -> int:
         run_cmd(p.apply(WORK / "w1" / "persistor", w1db), "persistor_keep")
     if "w5" not in skip:
         report["w5"] = bench_w5(repeats, n5)
+    if "lint" not in skip:
+        log(f"lint: {n5} files (W1 and PL/pgSQL), and its cost inside W1's migrate")
+        w1_median = report.get("tools", {}).get("persistor", {}).get("w1_median")
+        report["lint"] = bench_lint(repeats, n5, n1, w1_median)
     if "startup" not in skip:
         log("start-up")
         report["startup"] = bench_startup(w1db, 5 if quick else 10)

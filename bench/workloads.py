@@ -129,3 +129,11 @@ def w4(n: int = W4_N) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]
         migrations.append((f"trap_{name}", body))
         checks.append((name, check, expected))
     return migrations, checks
+
+
+LINT_N = 10000
+
+
+def lint_plpgsql(n: int = LINT_N) -> list[tuple[str, str]]:
+    """n PL/pgSQL-heavy migrations (the W4 function shape) for `persistor lint`'s speed."""
+    return [(f"fn_{i:05d}", _plpgsql(i)[0]) for i in range(1, n + 1)]

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from persistor.core.source import ExpandedScript
     from persistor.engines.base import HistoryRow
     from persistor.inspection import DriftResult, DumpResult
+    from persistor.lint.findings import Finding
+    from persistor.lint.linter import PendingLint
 
 
 def _prepare_all(
@@ -123,6 +125,17 @@ def migrate(
         return result._replace(warnings=warnings)
 
 
+def _lint_pending(
+    s: Session, plan: Plan, show: bool = True, unlinted: bool = True
+) -> PendingLint | None:
+    """Lint the scripts about to run (PostgreSQL only; a no-op run imports no parser)."""
+    if s.engine.dialect != "postgresql" or not plan.to_apply:
+        return None
+    from persistor.lint.linter import lint_planned
+
+    return lint_planned(plan.to_apply, s.settings.lint, s.on_event if show else None, unlinted)
+
+
 def _planned(
     s: Session,
     discovery: Discovery,
@@ -131,13 +144,16 @@ def _planned(
     goal: Version | None,
     out_of_order: bool,
     single_transaction: bool,
-) -> tuple[Plan, list[PreparedScript]]:
+) -> tuple[Plan, list[PreparedScript], tuple[Finding, ...]]:
     """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
     plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
     prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
+    lint = _lint_pending(s, plan)
+    if lint is not None:
+        problems += lint.problems  # a bad ignore comment: fix it before anything runs
     if plan.problems or problems:
         raise ValidationError([*plan.problems, *problems])
-    return plan, prepared
+    return plan, prepared, lint.findings if lint else ()
 
 
 def _dry_run(
@@ -151,11 +167,11 @@ def _dry_run(
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
     refuse_over_foreign(s.engine, "migrate", history)
-    plan, prepared = _planned(
+    plan, prepared, lint = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
     planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
-    return MigrateResult(s.database, planned, plan.current_version, dry_run=True)
+    return MigrateResult(s.database, planned, plan.current_version, dry_run=True, lint=lint)
 
 
 def _apply_pending(
@@ -172,7 +188,7 @@ def _apply_pending(
     refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
     hooks = Callbacks.load(discovery, sources, s.engine.dialect)
     hooks.run(s.engine, "beforeValidate")
-    plan, prepared = _planned(
+    plan, prepared, lint = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
     hooks.run(s.engine, "afterValidate")
@@ -192,7 +208,7 @@ def _apply_pending(
         newest = max(versions)
         if current is None or Version.parse(current) < newest:
             current = newest.text
-    return MigrateResult(s.database, tuple(applied), current)
+    return MigrateResult(s.database, tuple(applied), current, lint=lint)
 
 
 def _run_all(
@@ -269,8 +285,13 @@ def _formats(discovery: Discovery) -> tuple[LocationFormat, ...]:
     return tuple(LocationFormat(location, fmt) for location, fmt in discovery.formats)
 
 
-def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:
-    """Run every check of migrate plus an offline parse of each script; change nothing."""
+def validate(
+    settings: Settings, *, strict: bool = False, on_event: EventCallback | None = None
+) -> ValidateResult:
+    """Run every check of migrate, parse each script offline, lint the pending ones (strict: fail).
+
+    Nothing is changed.
+    """
     with open_session(settings, on_event) as s:
         discovery, sources = load_scripts(settings, s)
         history = s.engine.read_history()
@@ -281,6 +302,9 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
             hooks.run(s.engine, "beforeValidate")
         plan = planner.plan(discovery, sources, history, out_of_order=settings.out_of_order)
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
+        lint = _lint_pending(s, plan, not strict, unlinted=False)  # syntax problems: below
+        if lint is not None:
+            problems += [*lint.problems, *(lint.as_problems() if strict else ())]
         parsed = 0
         for f in (
             *discovery.versioned,
@@ -300,7 +324,14 @@ def validate(settings: Settings, *, on_event: EventCallback | None = None) -> Va
         if hooks is not None:
             hooks.run(s.engine, "afterValidate")
         warnings = tuple(unused_files(discovery, sources))
-        return ValidateResult(s.database, len(sources), parsed, warnings, _formats(discovery))
+        return ValidateResult(
+            s.database,
+            len(sources),
+            parsed,
+            warnings,
+            _formats(discovery),
+            lint=lint.findings if lint else (),
+        )
 
 
 def check_connection(

@@ -113,6 +113,12 @@ class ValidationError(PersistorError):
         return doc
 
 
+class LintError(PersistorError):
+    """Lint found an error-severity hazard (or, with --strict, any); the findings say where."""
+
+    exit_code = 5
+
+
 class LockError(PersistorError):
     """The migration lock could not be had, or was lost: no two migrators may work at once."""
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from persistor.core.planner import MigrationInfo
 from persistor.errors import Problem
+
+if TYPE_CHECKING:
+    from persistor.lint.findings import Finding
 
 
 class TextReport(Protocol):
@@ -109,6 +112,7 @@ class MigrateResult(NamedTuple):
     current_version: str | None
     dry_run: bool = False
     warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
+    lint: tuple[Finding, ...] = ()  # hazards in the scripts it ran (shown as warnings)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `migrate --json`."""
@@ -118,6 +122,7 @@ class MigrateResult(NamedTuple):
             "applied": [a._asdict() for a in self.applied],
             "current_version": self.current_version,
             "warnings": [asdict(p) for p in self.warnings],
+            "lint": [f.to_json() for f in self.lint],
         }
 
 
@@ -129,6 +134,7 @@ class ValidateResult(NamedTuple):
     parsed: int
     warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
     formats: tuple[LocationFormat, ...] = ()
+    lint: tuple[Finding, ...] = ()  # hazards in the pending scripts (warnings; --strict fails)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `validate --json`."""
@@ -139,6 +145,7 @@ class ValidateResult(NamedTuple):
             "parsed": self.parsed,
             "warnings": [asdict(p) for p in self.warnings],
             "formats": [f._asdict() for f in self.formats],
+            "lint": [f.to_json() for f in self.lint],
         }
 
 
@@ -240,8 +247,8 @@ class StopEmbeddedResult(NamedTuple):
 class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
-    kind: Literal["wait", "start", "applied"]
-    message: str  # whom we wait for, or the script's name
+    kind: Literal["wait", "start", "applied", "warning"]
+    message: str  # whom we wait for, the script's name, or the warning (lint)
     done: int = 0
     total: int = 0
 

@@ -43,6 +43,7 @@ class Settings:
     clean_enabled: bool = default_of("clean_enabled")
     dump_file: Path | None = default_of("dump_file")  # noqa: RUF009 -- rewritten by migrate
     embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
+    lint: Mapping[str, tuple[str, ...]] = default_of("lint")  # `[lint]`: disable, error
     config_file: Path | None = None
 
 

@@ -117,6 +117,28 @@ def _placeholders(value: Any) -> dict[str, str]:
     return out
 
 
+def _lint(value: Any) -> dict[str, tuple[str, ...]]:
+    """Read the `[lint]` table: `disable` and `error`, each a list of rule ids."""
+    from persistor.lint.catalog import known_rules_text, unknown_rules  # only with a [lint] table
+
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table with disable = [...] and error = [...]")
+    extra = sorted(set(value) - {"disable", "error"})
+    if extra:
+        raise ValueError(f"has unknown key(s) {', '.join(extra)} (known: disable, error)")
+    out: dict[str, tuple[str, ...]] = {}
+    for key, ids in value.items():
+        if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
+            raise ValueError(f"{key} must be a list of rule ids")
+        unknown = unknown_rules(tuple(ids))
+        if unknown:
+            raise ValueError(
+                f"{key} names unknown rule(s) {', '.join(unknown)} (known: {known_rules_text()})"
+            )
+        out[key] = tuple(ids)
+    return out
+
+
 def _packaged_migrations() -> tuple[Path, ...]:
     from persistor.ecliptix_app import PACKAGED_MIGRATIONS  # finds a package: only on use
 
@@ -258,6 +280,14 @@ TABLE: tuple[Setting, ...] = (
         "/var/lib/persistor/postgres as root, else ~/.local/share/persistor/postgres",
         env=("PERSISTOR_EMBEDDED_DIR",),
         paths=True,
+    ),
+    Setting(
+        "lint",
+        "lint rules",
+        _lint,
+        "Lint rules turned off (disable) and warnings raised to errors (error)",
+        "every rule on, at its own severity",
+        factory=dict,
     ),
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import click
@@ -50,7 +51,7 @@ def cli() -> None:
     R__<description>.sql (re-applied when changed), U<version>__<description>.sql
     (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad
     command line or config, 3 cannot connect, 4 a migration failed, 5 validation
-    failed, 6 lock timeout, 7 `status --exit-code` found work left, 8 `drift`
+    or lint failed, 6 lock timeout, 7 `status --exit-code` found work left, 8 `drift`
     found drift.
     """
 
@@ -113,13 +114,15 @@ cli.add_command(
 
 @common_options
 @cli.command()
-def validate() -> None:
-    """Run every check of migrate and parse each script offline; change nothing."""
+@click.option("--strict", is_flag=True, help="Fail on lint findings in pending scripts too.")
+def validate(strict: bool) -> None:
+    """Run every check of migrate and parse and lint each script offline; change nothing."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    _show(api.validate(opts.settings(), on_event=render.event_printer(opts)), render.validate)
+    result = api.validate(opts.settings(), strict=strict, on_event=render.event_printer(opts))
+    _show(result, render.validate)
 
 
 @common_options
@@ -247,6 +250,27 @@ def stop_embedded() -> None:
     from persistor.cli import render
 
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+@common_options
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(("text", "json", "github")),
+    help="Output: text (default), json (as --json), or github (workflow annotations).",
+)
+def lint_command(paths: tuple[Path, ...], strict: bool, format_: str | None) -> None:
+    """Find statements that would lock or break a live database; no database needed.
+
+    PATH: migration files or folders (default: the configured locations).
+    Exit 0 when no error remains, 5 otherwise (--strict: warnings too).
+    """
+    from persistor.cli import lint
+
+    lint.run(paths, strict, format_)
 
 
 register_inspect(cli)  # dump and drift, from cli/inspect.py
