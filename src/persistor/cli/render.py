@@ -221,10 +221,13 @@ def _warnings(warnings: tuple[Problem, ...]) -> None:
 def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
     if not opts.quiet:
+        # Lint findings and unused files were shown as warnings: not "no problems".
+        warned = len(result.warnings) + len(result.lint)
+        verdict = f"{warned} warning(s), no errors" if warned else "no problems"
         _out().print(
             f"{_database_line(result.database)}\n{_formats_line(result.formats)}\n"
             f"Valid: {result.scripts_checked} script(s) checked, "
-            f"{result.parsed} parsed offline; no problems."
+            f"{result.parsed} parsed offline; {verdict}."
         )
     _warnings(result.warnings)
 
