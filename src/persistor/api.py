@@ -7,6 +7,7 @@ maintenance commands live in persistor.admin and are re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from persistor.admin import (
@@ -26,6 +27,7 @@ from persistor.errors import PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
+    DatabaseInfo,
     Event,
     MigrateResult,
     StatusResult,
@@ -185,8 +187,13 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
         description=f.description,
         script=f.name,
         execution_time_ms=elapsed,
-        sql=script.source.text if with_sql else None,
+        sql=_dry_run_text(script) if with_sql else None,
     )
+
+
+def _dry_run_text(script: PreparedScript) -> str:
+    """Return what a dry run shows for a script: its SQL, or the Python call it would make."""
+    return script.python.describe() if script.python is not None else script.source.text
 
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
@@ -209,26 +216,71 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
         )
 
 
-def validate(settings: Settings, *, on_event: EventCallback | None = None) -> ValidateResult:
-    """Run every check of migrate plus an offline parse of each script; change nothing."""
+def validate(
+    settings: Settings, *, offline: bool = False, on_event: EventCallback | None = None
+) -> ValidateResult:
+    """Run every check of migrate plus an offline parse of each script; change nothing.
+
+    offline=True needs no database: the file checks (names, includes,
+    placeholders, the PostgreSQL parser, Python migrations' imports) against
+    an empty history, for a pre-commit hook.
+    """
     discovery, sources = load_scripts(settings)
+    if offline:
+        return _validate_offline(settings, discovery, sources)
     with open_session(settings, on_event) as s:
         plan = planner.plan(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
-        parsed = 0
-        for f in (*discovery.versioned, *discovery.repeatable):
-            src = sources[f.name]
-            if src.problems:
-                continue
-            for offset, message in s.engine.syntax_problems(src.text):
-                loc = src.locate(src.text.count("\n", 0, offset) + 1)
-                problems.append(Problem("syntax", f.name, f"{loc}: {message}; fix the SQL"))
-            parsed += 1
+        parsed = _parse_all(discovery, sources, s.engine.syntax_problems, problems)
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
         return ValidateResult(s.database, len(sources), parsed)
+
+
+def _validate_offline(
+    settings: Settings, discovery: Discovery, sources: dict[str, ExpandedScript]
+) -> ValidateResult:
+    """Check the files alone, as if the database were empty."""
+    from persistor.urls import mask_url
+
+    sqlite = (settings.url or "").startswith("sqlite:")
+    plan = planner.plan(discovery, sources, [], out_of_order=True)
+    _, problems = _prepare_all(plan, "sqlite" if sqlite else "postgresql", False)
+    parsed = 0
+    if not sqlite:
+        from persistor.engines.postgres.parse import syntax_problems
+
+        parsed = _parse_all(discovery, sources, syntax_problems, problems)
+    if plan.problems or problems:
+        raise ValidationError([*plan.problems, *problems])
+    database = DatabaseInfo(
+        engine="sqlite" if sqlite else "postgresql",
+        url=mask_url(settings.url) if settings.url else "(offline: no database)",
+        schema=settings.schema or ("main" if sqlite else "public"),
+        history_table=settings.history_table,
+    )
+    return ValidateResult(database, len(sources), parsed, offline=True)
+
+
+def _parse_all(
+    discovery: Discovery,
+    sources: dict[str, ExpandedScript],
+    check: Callable[[str], list[tuple[int, str]]],
+    problems: list[Problem],
+) -> int:
+    """Parse every SQL script with `check`, adding what it finds to problems; return the count."""
+    parsed = 0
+    for f in (*discovery.versioned, *discovery.repeatable):
+        src = sources[f.name]
+        if src.problems or f.is_python:
+            continue
+        for offset, message in check(src.text):
+            loc = src.locate(src.text.count("\n", 0, offset) + 1)
+            problems.append(Problem("syntax", f.name, f"{loc}: {message}; fix the SQL"))
+        parsed += 1
+    return parsed
 
 
 def check_connection(

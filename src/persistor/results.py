@@ -114,6 +114,7 @@ class ValidateResult(NamedTuple):
     database: DatabaseInfo
     scripts_checked: int
     parsed: int
+    offline: bool = False  # checked the files alone, with no database (validate --offline)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `validate --json`."""
@@ -122,6 +123,7 @@ class ValidateResult(NamedTuple):
             "valid": True,
             "scripts_checked": self.scripts_checked,
             "parsed": self.parsed,
+            "offline": self.offline,
         }
 
 

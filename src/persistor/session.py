@@ -126,6 +126,11 @@ def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScrip
     discovery = discover(roots)
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable):
+        if f.is_python:
+            from persistor.core.python_migrations import python_source
+
+            sources[f.name] = python_source(f.path)
+            continue
         sources[f.name] = expand_script(f.path, f.name, roots, settings.placeholders)
     log.debug(
         "found %d versioned and %d repeatable script(s) in %s",

@@ -103,13 +103,19 @@ cli.add_command(
 
 @common_options
 @cli.command()
-def validate() -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check the files alone (names, includes, placeholders, SQL syntax); no database.",
+)
+def validate(offline: bool) -> None:
     """Run every check of migrate and parse each script offline; change nothing."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    _show(api.validate(opts.settings(), on_event=render.event_printer(opts)), render.validate)
+    result = api.validate(opts.settings(), offline=offline, on_event=render.event_printer(opts))
+    _show(result, render.validate)
 
 
 @common_options

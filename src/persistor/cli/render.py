@@ -192,11 +192,16 @@ def status(opts: CliState, result: StatusResult) -> None:
 
 def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
-    if not opts.quiet:
-        _out().print(
-            f"{_database_line(result.database)}\nValid: {result.scripts_checked} script(s) checked, "
-            f"{result.parsed} parsed offline; no problems."
-        )
+    if opts.quiet:
+        return
+    summary = (
+        f"Valid: {result.scripts_checked} script(s) checked, "
+        f"{result.parsed} parsed offline; no problems."
+    )
+    if result.offline:  # no database was asked: the files alone, as if it were empty
+        _out().print(f"{summary} (offline: the files alone, no database)")
+        return
+    _out().print(f"{_database_line(result.database)}\n{summary}")
 
 
 def connection(opts: CliState, result: ConnectionResult) -> None:

@@ -23,6 +23,7 @@ from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRo
 from persistor.errors import MigrationError, Problem, SourceLocation
 
 if TYPE_CHECKING:
+    from persistor.core.python_migrations import PythonMigration
     from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
@@ -38,6 +39,7 @@ class PreparedScript:
     transactional: bool
     start: int = 0  # statements already run by an earlier, failed attempt
     replaces: int | None = None  # rank of that attempt's failed history row
+    python: PythonMigration | None = None  # a Python migration: its migrate(conn), no statements
 
 
 def prepare(
@@ -54,6 +56,8 @@ def prepare(
 
 
 def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
+    if file.is_python:
+        return _prepare_python(file, source)
     # Loaded here, not at import: a migrate with nothing to do never splits.
     from persistor.core.no_transaction import needs_no_transaction
     from persistor.core.splitter import SplitError, split_statements
@@ -84,6 +88,17 @@ def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> Prepared
             "statement by statement",
         )
     return PreparedScript(file, source, statements, transactional=True)
+
+
+def _prepare_python(file: ScriptFile, source: ExpandedScript) -> PreparedScript | Problem:
+    # Importing runs the module's top level: done when the script is planned
+    # to run (migrate, --dry-run, validate), so a broken one stops the run first.
+    from persistor.core.python_migrations import load
+
+    loaded = load(file, source)
+    if isinstance(loaded, Problem):
+        return loaded
+    return PreparedScript(file, source, (), loaded.transactional, python=loaded)
 
 
 def _prepare_sqlite(
@@ -180,6 +195,8 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
 
 def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     """Apply one script and record it; return its execution time in milliseconds."""
+    if script.python is not None:
+        return _run_python(engine, script, script.python, rank)
     if not script.transactional:
         return _run_outside_transaction(engine, script, rank)
     started = time.perf_counter()
@@ -214,6 +231,36 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
         engine.check_lock()
         _execute(engine.execute, script, stmt)
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
+    elapsed = _ms_since(started)
+    with engine.transaction() as tx:
+        tx.delete_history([rank])
+        tx.insert_history(_row(script, rank, elapsed, True))
+        tx.commit()
+    return elapsed
+
+
+def _run_python(engine: Engine, script: PreparedScript, python: PythonMigration, rank: int) -> int:
+    """Call a Python migration's migrate(conn) and record it, in its transaction unless it opted out.
+
+    Outside a transaction the row is written as failed first, as for a
+    no-transaction SQL script, so a failure or a kill midway leaves a failed
+    row that stops later runs until `repair`.
+    """
+    started = time.perf_counter()
+    if script.transactional:
+        with engine.transaction() as tx:
+            tx.reset_search_path()
+            python.call(tx.connection())
+            elapsed = _ms_since(started)
+            tx.insert_history(_row(script, rank, elapsed, True))
+            with committing(script.file.name, lambda: "Nothing of this script was applied"):
+                tx.commit()
+        return elapsed
+    engine.reset_search_path()
+    with engine.transaction() as tx:
+        tx.insert_history(_row(script, rank, 0, False))
+        tx.commit()
+    python.call(engine.connection())
     elapsed = _ms_since(started)
     with engine.transaction() as tx:
         tx.delete_history([rank])

@@ -167,6 +167,9 @@ class SqliteEngine(Engine):
     def execute(self, statement: str) -> None:
         _execute(self.conn, statement)
 
+    def connection(self) -> sqlite3.Connection:
+        return self.conn
+
     def record_progress(self, rank: int, checksum: str) -> None:
         _update_checksum(self.conn, self._table, rank, checksum)
 
@@ -203,6 +206,9 @@ class _SqliteTransaction(Transaction):
 
     def execute(self, statement: str) -> None:
         _execute(self._conn, statement)
+
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
 
     def insert_history(self, row: NewHistoryRow) -> None:
         self._conn.execute(
