@@ -41,8 +41,10 @@ class PythonMigration(NamedTuple):
 
     def describe(self) -> str:
         """Return what a dry run would do with this migration, in words."""
-        where = "inside the script's transaction" if self.transactional else (
-            f"outside a transaction ({TRANSACTION_FLAG} = False)"
+        where = (
+            "inside the script's transaction"
+            if self.transactional
+            else (f"outside a transaction ({TRANSACTION_FLAG} = False)")
         )
         return (
             f"# would call {FUNCTION}(conn) from {self.path}:{self.line}, {where}, "

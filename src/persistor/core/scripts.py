@@ -90,9 +90,7 @@ _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # followed by a digit or an underscore.
 _ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.sql", re.IGNORECASE)
 # Python migrations: versioned and repeatable only (an undo stays SQL).
-_PYTHON_RE = re.compile(
-    r"(?:V(?P<version>[0-9]+(?:[._][0-9]+)*)|R)__(?P<desc>.*[^_].*)\.py"
-)
+_PYTHON_RE = re.compile(r"(?:V(?P<version>[0-9]+(?:[._][0-9]+)*)|R)__(?P<desc>.*[^_].*)\.py")
 _PYTHON_ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.py", re.IGNORECASE)
 
 
