@@ -1,0 +1,147 @@
+"""Test databases for the pytest plugin: a server, a migrated template, and fresh copies of it.
+
+Migrating once and copying is what makes a fresh, migrated database cheap:
+`CREATE DATABASE … TEMPLATE` copies files instead of replaying every script
+(bench/fixture_bench.py measures both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+from persistor.results import MigrateResult
+from persistor.settings import Settings
+
+
+@dataclass(frozen=True)
+class TestServer:
+    """A PostgreSQL server the plugin may create and drop databases on."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    admin_url: str
+
+    def url_of(self, database: str) -> str:
+        """Return the server's URL for another database on it."""
+        return urlsplit(self.admin_url)._replace(path="/" + database).geturl()
+
+    def create(self, prefix: str, template: str | None = None) -> str:
+        """Create a uniquely named database (a copy of `template` if given); return its name."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(query)
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a database, ending any session still on it."""
+        query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(query)
+
+
+@contextlib.contextmanager
+def embedded_server() -> Iterator[TestServer]:
+    """Start a private embedded PostgreSQL for this test session; stop and remove it after."""
+    from persistor.engines.embedded import start_embedded, stop_embedded
+
+    base = Path(tempfile.mkdtemp(prefix="persistor-pytest-"))
+    try:
+        yield TestServer(start_embedded(base / "pgdata", database="postgres").url)
+    finally:
+        with contextlib.suppress(Exception):
+            stop_embedded(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Template:
+    """The database the project's migrations were applied to once, copied for each test."""
+
+    server: TestServer
+    name: str
+    settings: Settings  # the project's settings, pointing at the template
+    result: MigrateResult
+
+
+def migrate_template(server: TestServer, settings: Settings) -> Template:
+    """Create a database, apply the project's migrations to it, and return it as a template."""
+    from persistor.api import migrate
+
+    name = server.create("persistor_tpl")
+    pointed = replace(settings, url=server.url_of(name))
+    try:
+        result = migrate(pointed)
+    except BaseException:
+        server.drop(name)
+        raise
+    return Template(server, name, pointed, result)
+
+
+@dataclass(frozen=True)
+class MigratedDatabase:
+    """A fresh copy of the migrated template, for one test; dropped after it."""
+
+    url: str
+    name: str
+    conn: psycopg.Connection[Any]  # open on this database, not in autocommit
+    settings: Settings  # the project's settings pointing here, for persistor's API
+
+
+@contextlib.contextmanager
+def database_copy(template: Template) -> Iterator[MigratedDatabase]:
+    """Copy the template to a new database, connect, and drop it afterwards."""
+    server = template.server
+    name = server.create("persistor_test", template=template.name)
+    url = server.url_of(name)
+    try:
+        with psycopg.connect(url) as conn:
+            yield MigratedDatabase(url, name, conn, replace(template.settings, url=url))
+    finally:
+        server.drop(name)
+
+
+@dataclass(frozen=True)
+class MigratedSqliteDatabase:
+    """A fresh copy of the migrated SQLite template file, for one test."""
+
+    url: str
+    path: Path
+    conn: sqlite3.Connection
+    settings: Settings
+
+
+def migrate_sqlite_template(folder: Path, settings: Settings) -> Template:
+    """Apply the project's migrations to a new SQLite file and return it as a template."""
+    from persistor.api import migrate
+
+    path = folder / "template.db"
+    pointed = replace(settings, url=f"sqlite:///{path}")
+    return Template(TestServer(""), str(path), pointed, migrate(pointed))
+
+
+@contextlib.contextmanager
+def sqlite_copy(template: Template, folder: Path) -> Iterator[MigratedSqliteDatabase]:
+    """Copy the migrated SQLite file into the test's folder and open it."""
+    path = folder / "persistor_test.db"
+    shutil.copyfile(template.name, path)
+    url = f"sqlite:///{path}"
+    conn = sqlite3.connect(path)
+    try:
+        yield MigratedSqliteDatabase(url, path, conn, replace(template.settings, url=url))
+    finally:
+        conn.close()
