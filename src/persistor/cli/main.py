@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.completion import completion
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -235,6 +236,9 @@ def stop_embedded() -> None:
     from persistor.cli import render
 
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+cli.add_command(completion)
 
 
 class UnexpectedError(PersistorError):

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def _fresh_database(settings: Settings, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+def _fresh_database(
+    settings: Settings, request: pytest.FixtureRequest, folder: Path
+) -> Iterator[str]:
     """Yield the URL of a new empty database of the project's engine, removed after."""
     if (settings.url or "").startswith("sqlite:"):
         yield f"sqlite:///{folder / (uuid.uuid4().hex[:8] + '.db')}"
