@@ -44,10 +44,13 @@ def _reported() -> Iterator[None]:
     """Turn persistor's own errors into a plain test failure with its message (no traceback)."""
     from persistor.errors import PersistorError
 
+    failure = None
     try:
         yield
     except PersistorError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:  # raised out here, so the report does not chain persistor's error
+        pytest.fail(failure, pytrace=False)
 
 
 def _versioned_only(locations: tuple[Path, ...], folder: Path) -> tuple[Path, ...]:
@@ -98,7 +101,6 @@ class MigrationChecks:
         discovery = discover(list(locations))
         if not discovery.undo:
             pytest.skip("no undo scripts (U<version>__<description>.sql) in the locations")
-        failures: list[str] = []
         history = persistor_settings.history_table
         with _fresh_database(persistor_settings, request, tmp_path) as url, _reported():
             settings = replace(persistor_settings, url=url, locations=locations)
@@ -111,13 +113,13 @@ class MigrationChecks:
                     continue
                 undo(settings)
                 diff = differences(before, snapshot(url, history))
-                if diff:
-                    failures.append(
+                if diff:  # the next versions would start from the wrong schema: stop here
+                    pytest.fail(
                         f"{undo_file.name} does not return the schema to what it was before "
-                        f"{script.name}:\n" + "\n".join(diff)
+                        f"{script.name}:\n" + "\n".join(diff),
+                        pytrace=False,
                     )
                 migrate(settings, target=script.version.text)
-        assert not failures, "\n".join(failures)
 
     def test_migrations_apply_on_top_of_the_dump(
         self,
