@@ -1,23 +1,18 @@
-"""`persistor completion bash|zsh|fish`: print the shell's completion script (click's own)."""
+"""The script behind `persistor completion bash|zsh|fish`: click's own completion, for persistor."""
 
 from __future__ import annotations
 
 import click
 from click.shell_completion import get_completion_class
 
-from persistor.cli.options import common_options
-
 SHELLS = ("bash", "zsh", "fish")
 
 
-@common_options  # accepted like on every command, though the script needs none of them
-@click.command()
-@click.argument("shell", type=click.Choice(SHELLS))
-def completion(shell: str) -> None:
-    """Print the completion script for SHELL; see the README for where to put it."""
+def completion_script(shell: str) -> str:
+    """Return the shell's completion script for the running command line."""
     root = click.get_current_context().find_root()
     completer = get_completion_class(shell)
-    assert completer is not None  # every name in SHELLS is one click ships
-    # The variable `persistor` itself reads to answer the shell: _PERSISTOR_COMPLETE.
-    script = completer(root.command, {}, "persistor", "_PERSISTOR_COMPLETE").source()
-    click.echo(script)
+    if completer is None:  # click's Choice on the argument keeps other names out
+        raise click.BadParameter(f"no completion for {shell!r}; use one of {', '.join(SHELLS)}")
+    # _PERSISTOR_COMPLETE is the variable `persistor` itself reads to answer the shell.
+    return str(completer(root.command, {}, "persistor", "_PERSISTOR_COMPLETE").source())

@@ -12,7 +12,6 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
-from persistor.cli.completion import completion
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -238,7 +237,14 @@ def stop_embedded() -> None:
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
 
 
-cli.add_command(completion)
+@common_options  # accepted like on every command, though the script needs none of them
+@cli.command()
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL; the README says where to put it."""
+    from persistor.cli.completion import completion_script
+
+    click.echo(completion_script(shell))
 
 
 class UnexpectedError(PersistorError):
