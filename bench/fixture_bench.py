@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -81,6 +82,7 @@ def summary(times: list[float]) -> dict[str, float]:
 def measure(server: TestServer, tests: int) -> dict[str, Any]:
     """Time both ways on one server and return the figures."""
     settings = load_settings({}, env={})  # the packaged Ecliptix migrations
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     template = migrate_template(server, settings)
     once_ms = (time.perf_counter() - started) * 1000
@@ -102,7 +104,9 @@ def measure(server: TestServer, tests: int) -> dict[str, Any]:
         "template_copy": copy,
         "migrate_each_time": full,
         "speedup_median": round(full["median_ms"] / copy["median_ms"], 1),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        # The machine is shared: what else ran shows here (1-minute load, before and after).
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -121,7 +125,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{full['min_ms']} | {full['max_ms']} |",
         "",
         f"Template copy is {doc['speedup_median']}x faster at the median; migrating the "
-        f"template once took {doc['template_once_ms']} ms.",
+        f"template once took {doc['template_once_ms']} ms. Machine: {doc['machine']}, "
+        f"load average {doc['load_average'][0]} before and {doc['load_average'][1]} after.",
     ]
     return "\n".join(lines) + "\n"
 
