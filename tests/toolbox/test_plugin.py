@@ -22,6 +22,8 @@ MIGRATIONS = {
 }
 
 FRESH_COPIES = """\
+import pytest
+
 import persistor
 
 
