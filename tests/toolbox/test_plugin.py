@@ -190,3 +190,13 @@ def test_project_fixture_names_do_not_clash() -> None:
         "persistor_sqlite_template",
         "persistor_template",
     }
+
+
+def test_unreachable_server_is_named_without_its_password(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", {**MIGRATIONS, "tests/test_db.py": FRESH_COPIES})
+    url = "postgresql://tester:s3cretpw@127.0.0.1:1/postgres"
+    result = inner_pytest(project, "--persistor-url", url, "-k", "settings_point")
+    assert result.code == 1
+    assert "could not create the test database" in result.out
+    assert "postgresql://tester:***@127.0.0.1:1/postgres" in result.out
+    assert "s3cretpw" not in result.out

@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,8 +21,11 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from persistor.engines.postgres.errors import first_line
+from persistor.errors import ConnectError, PrivilegeError
 from persistor.results import MigrateResult
 from persistor.settings import Settings
+from persistor.urls import mask_url, scrub
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,14 @@ class TestServer:
 
     __test__ = False  # not a test class, whatever its name
 
-    admin_url: str
+    admin_url: str = field(repr=False)  # shown masked, by __repr__: tracebacks print it
     # How CREATE DATABASE copies the template: FILE_COPY is faster on a private
     # server without fsync; WAL_LOG (PostgreSQL's default) spares a shared
     # server the checkpoints FILE_COPY forces.
     strategy: str = "WAL_LOG"
+
+    def __repr__(self) -> str:
+        return f"TestServer({mask_url(self.admin_url)!r}, strategy={self.strategy!r})"
 
     def url_of(self, database: str) -> str:
         """Return the server's URL for another database on it."""
@@ -49,15 +55,31 @@ class TestServer:
             query += sql.SQL(" TEMPLATE {} STRATEGY {}").format(
                 sql.Identifier(template), sql.SQL(self.strategy)
             )
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(query)
+        self._run(query, f"create the test database {name}")
         return name
 
     def drop(self, name: str) -> None:
         """Drop a database, ending any session still on it."""
         query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(query)
+        self._run(query, f"drop the test database {name}")
+
+    def _run(self, query: sql.Composed, what: str) -> None:
+        """Run one statement on the server's admin database; say plainly what went wrong."""
+        try:
+            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(query)
+        except psycopg.errors.InsufficientPrivilege:
+            raise PrivilegeError(
+                f"could not {what} on {mask_url(self.admin_url)}: the role may not create "
+                "databases; grant it CREATEDB, or give --persistor-url (or PERSISTOR_TEST_URL) "
+                "a server where it may"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise ConnectError(
+                f"could not {what} on {mask_url(self.admin_url)}: "
+                f"{scrub(first_line(str(exc)), self.admin_url)}; check "
+                "--persistor-url / PERSISTOR_TEST_URL, or give neither to use an embedded server"
+            ) from None
 
 
 @contextlib.contextmanager
@@ -86,8 +108,8 @@ class Template:
 
     server: TestServer
     name: str
-    settings: Settings  # the project's settings, pointing at the template
-    result: MigrateResult
+    settings: Settings = field(repr=False)  # the project's settings, pointing at the template
+    result: MigrateResult = field(repr=False)
 
 
 def migrate_template(server: TestServer, settings: Settings) -> Template:
@@ -108,10 +130,13 @@ def migrate_template(server: TestServer, settings: Settings) -> Template:
 class MigratedDatabase:
     """A fresh copy of the migrated template, for one test; dropped after it."""
 
-    url: str
-    name: str
-    conn: psycopg.Connection[Any]  # open on this database, not in autocommit
-    settings: Settings  # the project's settings pointing here, for persistor's API
+    url: str = field(repr=False)  # these three may hold the server's password: see __repr__
+    name: str = field(repr=True)
+    conn: psycopg.Connection[Any] = field(repr=False)  # open on this database, not in autocommit
+    settings: Settings = field(repr=False)  # the project's settings pointing here
+
+    def __repr__(self) -> str:
+        return f"MigratedDatabase({mask_url(self.url)!r})"
 
 
 @contextlib.contextmanager
