@@ -218,3 +218,20 @@ def test_python_helpers_and_badly_named_python_files(cli: Any, migrations: Path)
     assert "v2_fill.py: looks like a Python migration" in result.err
     write(migrations, "V1__items.py", FILL)
     assert "version 1 is used by both" in cli("validate", "--offline", "-l", str(migrations)).err
+
+
+def test_python_migration_that_commits_itself_is_stopped(
+    cli: Any, pg_url: str, migrations: Path
+) -> None:
+    write(migrations, "V1__items.sql", CREATE)
+    path = write(
+        migrations,
+        "V2__commits.py",
+        "def migrate(conn):\n"
+        "    conn.execute(\"INSERT INTO items VALUES (1, 'a')\")\n"
+        "    conn.commit()\n",
+    )
+    result = cli("migrate", "--url", pg_url, "-l", str(migrations))
+    assert result.code == 4
+    assert f"migrate() at {path}:1 committed or rolled back the script's transaction" in result.err
+    assert [r[3] for r in history(pg_url)] == ["V1__items.sql"]  # not recorded as applied

@@ -57,6 +57,16 @@ class PythonMigration(NamedTuple):
             self.function(conn)
         except Exception as exc:
             raise self._failure(exc) from None
+        if self.transactional and _transaction_ended(conn):
+            raise MigrationError(
+                f"{self.name}: {FUNCTION}() at {self.path}:{self.line} committed or rolled back "
+                "the script's transaction itself, so the script and its history row can no "
+                f"longer commit together; remove conn.commit()/rollback() from it (persistor "
+                f"commits), or set {TRANSACTION_FLAG} = False. What it committed stays and the "
+                "script is not recorded: check the database before running migrate again.",
+                script=self.name,
+                location=SourceLocation(self.path, self.line),
+            )
 
     def _failure(self, exc: BaseException) -> MigrationError:
         line = _last_line_in(exc, self.path) or self.line
@@ -130,6 +140,20 @@ def _migration(file: ScriptFile, module: types.ModuleType) -> PythonMigration | 
     if not isinstance(flag, bool):
         return _problem(file, 1, f"{TRANSACTION_FLAG} must be True or False, not {flag!r}")
     return PythonMigration(file.name, file.path, function, line, flag)
+
+
+def _transaction_ended(conn: object) -> bool:
+    """Return whether the driver's connection is no longer inside a transaction.
+
+    Asked by attribute, as this module names no driver: psycopg's
+    `info.transaction_status` (0 is idle), sqlite3's `in_transaction`.
+    """
+    info = getattr(conn, "info", None)
+    status = getattr(info, "transaction_status", None)
+    if status is not None:
+        return int(status) == 0
+    in_transaction = getattr(conn, "in_transaction", None)
+    return in_transaction is False
 
 
 def _problem(file: ScriptFile, line: int, what: str) -> Problem:
