@@ -3,12 +3,14 @@
 Two ways, measured in one run on the same server, 50 tests each:
 
 - template: what the pytest plugin's `persistor_db` does, a copy of a database
-  migrated once (`CREATE DATABASE … TEMPLATE`), then a connection to it;
+  migrated once (`CREATE DATABASE … TEMPLATE`, the next one made ahead in a
+  thread while the test before runs), then a connection to it;
 - migrate: create an empty database and apply every Ecliptix migration to it,
   then connect.
 
-Each test's database is dropped after it, outside the timed part (as the
-fixture's teardown is not part of handing the test its database).
+Each test's database is dropped after it; the drop is timed apart (it is the
+fixture's teardown, not part of handing the test its database), and the
+results also give setup and teardown together.
 
     .venv/bin/python bench/fixture_bench.py [--tests 50] [--url postgresql://…]
 
@@ -35,6 +37,7 @@ import psycopg
 
 from persistor.api import migrate
 from persistor.pytest_plugin.databases import (
+    Copies,
     TestServer,
     database_copy,
     embedded_server,
@@ -58,14 +61,19 @@ def migrated_from_empty(server: TestServer, settings: Settings) -> Iterator[str]
         server.drop(name)
 
 
-def timed(make: Callable[[], AbstractContextManager[object]], tests: int) -> list[float]:
-    """Return the milliseconds each of `tests` fresh databases took to be handed over."""
-    times: list[float] = []
+def timed(
+    make: Callable[[], AbstractContextManager[object]], tests: int
+) -> tuple[list[float], list[float]]:
+    """Return the milliseconds each fresh database took to be handed over, and to be dropped."""
+    handed: list[float] = []
+    dropped: list[float] = []
     for _ in range(tests):
         started = time.perf_counter()
         with make():
-            times.append((time.perf_counter() - started) * 1000)
-    return times
+            handed.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+        dropped.append((time.perf_counter() - started) * 1000)
+    return handed, dropped
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -86,10 +94,13 @@ def measure(server: TestServer, tests: int) -> dict[str, Any]:
     started = time.perf_counter()
     template = migrate_template(server, settings)
     once_ms = (time.perf_counter() - started) * 1000
+    spares = Copies(template)  # as persistor_db does: the next copy is made ahead
     try:
-        copies = timed(lambda: database_copy(template), tests)
-        migrations = timed(lambda: migrated_from_empty(server, settings), tests)
+        copies, copy_drops = timed(lambda: database_copy(template, spares), tests)
+        spares.close()
+        migrations, migration_drops = timed(lambda: migrated_from_empty(server, settings), tests)
     finally:
+        spares.close()
         server.drop(template.name)
     with psycopg.connect(server.admin_url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
@@ -104,6 +115,15 @@ def measure(server: TestServer, tests: int) -> dict[str, Any]:
         "template_copy": copy,
         "migrate_each_time": full,
         "speedup_median": round(full["median_ms"] / copy["median_ms"], 1),
+        # Setup and teardown together: what a test costs beyond its own body.
+        "per_test_with_drop_median_ms": {
+            "template_copy": round(
+                statistics.median(map(sum, zip(copies, copy_drops, strict=True))), 1
+            ),
+            "migrate_each_time": round(
+                statistics.median(map(sum, zip(migrations, migration_drops, strict=True))), 1
+            ),
+        },
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         # The machine is shared: what else ran shows here (1-minute load, before and after).
         "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
@@ -124,6 +144,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"| migrate an empty database | {full['median_ms']} | {full['p90_ms']} | "
         f"{full['min_ms']} | {full['max_ms']} |",
         "",
+        f"With the drop after each test, the median test costs "
+        f"{doc['per_test_with_drop_median_ms']['template_copy']} ms (copy) against "
+        f"{doc['per_test_with_drop_median_ms']['migrate_each_time']} ms (migrate).",
+        "",
         f"Template copy is {doc['speedup_median']}x faster at the median; migrating the "
         f"template once took {doc['template_once_ms']} ms. Machine: {doc['machine']}, "
         f"load average {doc['load_average'][0]} before and {doc['load_average'][1]} after.",
@@ -138,7 +162,9 @@ def main() -> None:
     parser.add_argument("--out", default="fixture", help="results file name, without suffix")
     args = parser.parse_args()
     if args.url:
-        doc = measure(TestServer(args.url), args.tests)
+        given = TestServer(args.url)
+        doc = measure(given, args.tests)
+        given.close()
     else:
         with embedded_server() as server:
             doc = measure(server, args.tests)

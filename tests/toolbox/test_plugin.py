@@ -12,6 +12,8 @@ from persistor.pytest_plugin.databases import TestServer
 from persistor.settings import load_settings
 from tests.toolbox.conftest import clean_env, databases, inner_pytest, make_project
 
+SHM = Path("/dev/shm")
+
 MIGRATIONS = {
     "migrations/V1__items.sql": "CREATE TABLE items (id integer PRIMARY KEY, name text);\n",
     "migrations/V2__seed.py": (
@@ -72,26 +74,45 @@ def test_server_url_from_the_environment(tmp_path: Path, server_url: str) -> Non
     assert "1 passed" in result.out
 
 
+def embedded_dirs(*places: Path) -> set[Path]:
+    """Return the plugin's embedded server directories in these places."""
+    return {d for place in places for d in place.glob("persistor-pytest-*")}
+
+
 def test_plugin_starts_nothing_unless_its_fixtures_are_used(tmp_path: Path) -> None:
     tests = {"tests/test_plain.py": "def test_plain():\n    assert True\n"}
     project = make_project(tmp_path / "p", {**MIGRATIONS, **tests})
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    before = embedded_dirs(SHM)
     result = inner_pytest(project, env=clean_env(TMPDIR=str(scratch)))
     assert result.code == 0, result.out
-    assert not list(scratch.glob("persistor-pytest-*"))  # no embedded server was started
+    assert embedded_dirs(scratch, SHM) <= before  # no embedded server was started
+
+
+WHERE = """\
+import os
+from pathlib import Path
+
+
+def test_where(persistor_db, persistor_server):
+    Path(os.environ["WHERE_FILE"]).write_text(persistor_server.admin_url)
+    assert persistor_db.conn.execute("SELECT count(*) FROM items").fetchone() == (1,)
+"""
 
 
 def test_embedded_server_when_no_url_is_given(tmp_path: Path) -> None:
-    tests = {"tests/test_db.py": FRESH_COPIES}
-    project = make_project(tmp_path / "p", {**MIGRATIONS, **tests})
-    # Short: the server's socket lives under TMPDIR, and socket paths are limited to ~100 bytes.
+    project = make_project(tmp_path / "p", {**MIGRATIONS, "tests/test_where.py": WHERE})
+    # Short: without /dev/shm the server lives under TMPDIR, and socket paths are short.
     scratch = Path(tempfile.mkdtemp(prefix="toolbox-"))
+    where = tmp_path / "where.txt"
     try:
-        env = clean_env(TMPDIR=str(scratch))
-        result = inner_pytest(project, "-k", "settings_point", env=env)
+        result = inner_pytest(project, env=clean_env(TMPDIR=str(scratch), WHERE_FILE=str(where)))
         assert result.code == 0, result.out
-        assert not list(scratch.glob("persistor-pytest-*"))  # stopped and removed at the end
+        used = where.read_text()  # postgresql://postgres:@/postgres?host=<its data directory>
+        data_dir = Path(used.split("host=", 1)[1].split("&", 1)[0])
+        assert data_dir.parent.name.startswith("persistor-pytest-"), used
+        assert not data_dir.parent.exists()  # stopped and removed at the end
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -182,6 +203,7 @@ def test_project_fixture_names_do_not_clash() -> None:
     fixtures = [n for n in dir(plugin) if not n.startswith("_") and n.islower()]
     own = [n for n in fixtures if callable(getattr(plugin, n)) and n.startswith("persistor_")]
     assert set(own) == {
+        "persistor_copies",
         "persistor_db",
         "persistor_dump",
         "persistor_server",

@@ -32,6 +32,7 @@ from persistor.pytest_plugin.checks import MigrationChecks
 
 if TYPE_CHECKING:
     from persistor.pytest_plugin.databases import (
+        Copies,
         MigratedDatabase,
         MigratedSqliteDatabase,
         Template,
@@ -66,7 +67,9 @@ def persistor_server(request: pytest.FixtureRequest) -> Iterator[TestServer]:
 
     url = request.config.getoption("persistor_url") or os.environ.get(SERVER_ENV)
     if url:
-        yield TestServer(str(url))
+        given = TestServer(str(url))
+        yield given
+        given.close()
         return
     with embedded_server() as server:
         yield server
@@ -92,12 +95,24 @@ def persistor_template(
     persistor_server.drop(template.name)
 
 
+@pytest.fixture(scope="session")
+def persistor_copies(persistor_template: Template) -> Iterator[Copies]:
+    """Copies of the template made one ahead, so a test rarely waits for its own."""
+    from persistor.pytest_plugin.databases import Copies
+
+    copies = Copies(persistor_template)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
-def persistor_db(persistor_template: Template) -> Iterator[MigratedDatabase]:
+def persistor_db(
+    persistor_template: Template, persistor_copies: Copies
+) -> Iterator[MigratedDatabase]:
     """A fresh, migrated PostgreSQL database for this test, dropped after it."""
     from persistor.pytest_plugin.databases import database_copy
 
-    with database_copy(persistor_template) as db:
+    with database_copy(persistor_template, persistor_copies) as db:
         yield db
 
 
