@@ -7,7 +7,6 @@ maintenance commands live in persistor.admin and are re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from persistor.admin import (
@@ -22,7 +21,8 @@ from persistor.admin import (
 )
 from persistor.core import planner
 from persistor.core.planner import Plan
-from persistor.core.scripts import Discovery, ScriptKind, Version
+from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version
+from persistor.core.syntax import parse_all
 from persistor.errors import PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
@@ -187,13 +187,8 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
         description=f.description,
         script=f.name,
         execution_time_ms=elapsed,
-        sql=_dry_run_text(script) if with_sql else None,
+        sql=script.shown() if with_sql else None,
     )
-
-
-def _dry_run_text(script: PreparedScript) -> str:
-    """Return what a dry run shows for a script: its SQL, or the Python call it would make."""
-    return script.python.describe() if script.python is not None else script.source.text
 
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
@@ -233,10 +228,14 @@ def validate(
             discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
         )
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
-        parsed = _parse_all(discovery, sources, s.engine.syntax_problems, problems)
+        parsed = parse_all(_all_files(discovery), sources, s.engine.syntax_problems, problems)
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
         return ValidateResult(s.database, len(sources), parsed)
+
+
+def _all_files(discovery: Discovery) -> tuple[ScriptFile, ...]:
+    return (*discovery.versioned, *discovery.repeatable)
 
 
 def _validate_offline(
@@ -252,7 +251,7 @@ def _validate_offline(
     if not sqlite:
         from persistor.engines.postgres.parse import syntax_problems
 
-        parsed = _parse_all(discovery, sources, syntax_problems, problems)
+        parsed = parse_all(_all_files(discovery), sources, syntax_problems, problems)
     if plan.problems or problems:
         raise ValidationError([*plan.problems, *problems])
     database = DatabaseInfo(
@@ -262,25 +261,6 @@ def _validate_offline(
         history_table=settings.history_table,
     )
     return ValidateResult(database, len(sources), parsed, offline=True)
-
-
-def _parse_all(
-    discovery: Discovery,
-    sources: dict[str, ExpandedScript],
-    check: Callable[[str], list[tuple[int, str]]],
-    problems: list[Problem],
-) -> int:
-    """Parse every SQL script with `check`, adding what it finds to problems; return the count."""
-    parsed = 0
-    for f in (*discovery.versioned, *discovery.repeatable):
-        src = sources[f.name]
-        if src.problems or f.is_python:
-            continue
-        for offset, message in check(src.text):
-            loc = src.locate(src.text.count("\n", 0, offset) + 1)
-            problems.append(Problem("syntax", f.name, f"{loc}: {message}; fix the SQL"))
-        parsed += 1
-    return parsed
 
 
 def check_connection(

@@ -41,6 +41,10 @@ class PreparedScript:
     replaces: int | None = None  # rank of that attempt's failed history row
     python: PythonMigration | None = None  # a Python migration: its migrate(conn), no statements
 
+    def shown(self) -> str:
+        """Return what a dry run shows: the SQL, or the Python call it would make."""
+        return self.python.describe() if self.python is not None else self.source.text
+
 
 def prepare(
     file: ScriptFile, source: ExpandedScript, dialect: str, resume: HistoryRow | None = None
