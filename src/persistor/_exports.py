@@ -8,6 +8,8 @@ from persistor.api import baseline as baseline
 from persistor.api import check_connection as check_connection
 from persistor.api import clean as clean
 from persistor.api import demo as demo
+from persistor.api import drift as drift
+from persistor.api import dump as dump
 from persistor.api import migrate as migrate
 from persistor.api import new_script as new_script
 from persistor.api import repair as repair

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from persistor import ecliptix_app
+from persistor import adopt, ecliptix_app
 from persistor.core import planner
 from persistor.core.scripts import Version, discover
-from persistor.core.source import expand_script
 from persistor.engines.base import Engine, NewHistoryRow
+from persistor.engines.foreign import TOOL_NAMES
 from persistor.errors import Problem, UsageError, ValidationError
 from persistor.results import (
     BaselineResult,
@@ -24,7 +24,15 @@ from persistor.results import (
     StopEmbeddedResult,
     UndoResult,
 )
-from persistor.session import EventCallback, load_scripts, open_session, parse_target, resolve_url
+from persistor.session import (
+    EventCallback,
+    SessionPlaceholders,
+    expand_file,
+    load_scripts,
+    open_session,
+    parse_target,
+    resolve_url,
+)
 from persistor.settings import Settings
 from persistor.urls import POSTGRES_SCHEMES, scheme_of
 
@@ -109,31 +117,45 @@ def baseline(
     *,
     version: str = "1",
     description: str = "baseline",
+    source: str | None = None,
     on_event: EventCallback | None = None,
 ) -> BaselineResult:
-    """Adopt an existing database: record a baseline, or import Flyway's/DbUp's history."""
+    """Adopt an existing database: import another tool's history, or record a baseline.
+
+    source names the tool whose history to import (persistor.adopt.SOURCES);
+    None imports the only one found, "none" imports nothing.
+    """
+    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event, create=True) as s, s.locked():
         if s.engine.read_history():
             raise UsageError(
                 f"the history table {settings.history_table} already has rows; baseline only "
                 "adopts a database that persistor has not migrated yet"
             )
-        s.engine.ensure_history()
-        journal = s.engine.foreign_journal()
-        if journal is not None and journal.rows:
-            _insert_history(s.engine, journal.rows)
-            imported = tuple(f"{r.version or ''} {r.script}".strip() for r in journal.rows)
+        found = adopt.choose(s.engine.find_foreign_histories(), source)
+        if found is not None:
+            foreign = s.engine.read_foreign_history(found)
+            adoption = adopt.adopt(foreign, discovery, sources)  # refuses before creating anything
+            s.engine.ensure_history()
+            _insert_history(s.engine, adoption.rows)
             newest = max(
-                (Version.parse(r.version) for r in journal.rows if r.version), default=None
+                (Version.parse(r.version) for r in adoption.rows if r.version), default=None
             )
             return BaselineResult(
-                s.database, newest.text if newest else None, journal.tool, imported, journal.skipped
+                s.database,
+                newest.text if newest else None,
+                TOOL_NAMES[found.tool],
+                tuple(f"{r.version or ''} {r.script}".strip() for r in adoption.rows),
+                adoption.notes,
+                adoption.no_file,
+                found.table,
             )
         parsed = parse_target(version)
         assert parsed is not None
         row = NewHistoryRow(
             1, parsed.text, description, "BASELINE", f"<< {description} >>", None, 0, True
         )
+        s.engine.ensure_history()
         _insert_history(s.engine, [row])
         return BaselineResult(s.database, parsed.text)
 
@@ -208,8 +230,7 @@ def undo(settings: Settings, *, on_event: EventCallback | None = None) -> UndoRe
             )
         from persistor.core.runner import prepare, run_script
 
-        roots = [p.resolve() for p in settings.locations]
-        source = expand_script(f.path, f.name, roots, settings.placeholders)
+        source = expand_file(settings, f, SessionPlaceholders(s))  # a dbmate file: its down half
         if source.problems:
             raise ValidationError(source.problems)
         prepared = prepare(f, source, s.engine.dialect)

@@ -7,6 +7,7 @@ maintenance commands live in persistor.admin and are re-exported here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from persistor.admin import (
@@ -19,27 +20,38 @@ from persistor.admin import (
     stress,
     undo,
 )
+from persistor.adopt import refuse_over_foreign
 from persistor.core import planner
+from persistor.core.callbacks import Callbacks
 from persistor.core.planner import Plan
 from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version
 from persistor.core.syntax import parse_all
-from persistor.errors import PersistorError, Problem, ValidationError
+from persistor.errors import MigrationError, PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
     DatabaseInfo,
     Event,
+    LocationFormat,
     MigrateResult,
     StatusResult,
     ValidateResult,
 )
-from persistor.session import EventCallback, Session, load_scripts, open_session, parse_target
+from persistor.session import (
+    EventCallback,
+    Session,
+    load_scripts,
+    open_session,
+    parse_target,
+    unused_files,
+)
 from persistor.settings import Settings
 
 if TYPE_CHECKING:
     from persistor.core.runner import PreparedScript
     from persistor.core.source import ExpandedScript
     from persistor.engines.base import HistoryRow
+    from persistor.inspection import DriftResult, DumpResult
 
 
 def _prepare_all(
@@ -81,10 +93,19 @@ def migrate(
     """Validate, then apply pending versioned scripts and changed repeatables."""
     goal = parse_target(target)
     ooo = settings.out_of_order if out_of_order is None else out_of_order
-    discovery, sources = load_scripts(settings)
+    if settings.dump_file is not None:
+        from persistor.dump_file import check_folder  # only with the setting: most runs lack it
+
+        check_folder(settings.dump_file, "dump_file")
     with open_session(settings, on_event, create=not dry_run) as s:
+        discovery, sources = load_scripts(settings, s)  # in the session: ${flyway:user}, …
+        warnings = tuple(unused_files(discovery, sources))
         if dry_run:
-            return _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            result = _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            return result._replace(warnings=warnings)
+        if not s.engine.history_exists():
+            # Before the lock: nothing is created over another tool's history.
+            refuse_over_foreign(s.engine, "migrate")
         from persistor.core.runner import committing
 
         applied: list[AppliedScript] = []
@@ -96,7 +117,12 @@ def migrate(
         # A run can commit as a whole: on SQLite, whose lock is the run's own
         # transaction and commits as it is released, and with --single-transaction.
         with committing("the run", kept), s.locked():
-            return _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+            result = _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+        if settings.dump_file is not None:  # after the run has committed and let the lock go
+            from persistor.dump_file import rewrite
+
+            rewrite(s.engine, settings.dump_file)
+        return result._replace(warnings=warnings)
 
 
 def _planned(
@@ -126,6 +152,7 @@ def _dry_run(
 ) -> MigrateResult:
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
+    refuse_over_foreign(s.engine, "migrate", history)
     plan, prepared = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
@@ -143,33 +170,24 @@ def _apply_pending(
     applied: list[AppliedScript],
 ) -> MigrateResult:
     """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
-    s.engine.ensure_history()
     history = s.engine.read_history()
+    refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
+    hooks = Callbacks.load(discovery, sources, s.engine.dialect)
+    hooks.run(s.engine, "beforeValidate")
     plan, prepared = _planned(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
-    if not prepared:
-        return MigrateResult(s.database, (), plan.current_version)
-    from persistor.core.runner import run_script
-
-    rank = max((r.installed_rank for r in history), default=0)
-    total = len(prepared)
-
-    def run_all() -> None:
-        nonlocal rank
-        for n, script in enumerate(prepared, start=1):
-            s.on_event(Event("start", script.file.name, n - 1, total))
-            rank += 1
-            elapsed = run_script(s.engine, script, rank)
-            applied.append(_applied(script, elapsed))
-            s.on_event(Event("applied", script.file.name, n, total))
-
-    if single_transaction:
-        with s.engine.transaction() as run:  # each script's is then a savepoint in it
-            run_all()
-            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
-    else:
-        run_all()
+    hooks.run(s.engine, "afterValidate")
+    hooks.run(s.engine, "beforeMigrate")  # before the history table exists, as in Flyway
+    s.engine.ensure_history()
+    history = s.engine.read_history()
+    if prepared:
+        try:
+            _run_all(s, prepared, history, single_transaction, applied, hooks)
+        except MigrationError:
+            hooks.after_error(s.engine)
+            raise
+    hooks.run(s.engine, "afterMigrate")  # also when nothing was pending, as in Flyway
     versions = [Version.parse(v) for v in (a.version for a in applied) if v]
     current = plan.current_version
     if versions:
@@ -177,6 +195,37 @@ def _apply_pending(
         if current is None or Version.parse(current) < newest:
             current = newest.text
     return MigrateResult(s.database, tuple(applied), current)
+
+
+def _run_all(
+    s: Session,
+    prepared: list[PreparedScript],
+    history: list[HistoryRow],
+    single_transaction: bool,
+    applied: list[AppliedScript],
+    hooks: Callbacks,
+) -> None:
+    """Run the prepared scripts in order, each with its history row (all in one with the flag)."""
+    from persistor.core.runner import run_script
+
+    rank = max((r.installed_rank for r in history), default=0)
+    total = len(prepared)
+
+    def run_each() -> None:
+        nonlocal rank
+        for n, script in enumerate(prepared, start=1):
+            s.on_event(Event("start", script.file.name, n - 1, total))
+            rank += 1
+            elapsed = run_script(s.engine, script, rank, hooks.each)
+            applied.append(_applied(script, elapsed))
+            s.on_event(Event("applied", script.file.name, n, total))
+
+    if single_transaction:
+        with s.engine.transaction() as run:  # each script's is then a savepoint in it
+            run_each()
+            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
+    else:
+        run_each()
 
 
 def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:
@@ -193,9 +242,10 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
     """Return every known script with its state, and what is wrong."""
-    discovery, sources = load_scripts(settings)
     with open_session(settings, on_event) as s:
+        discovery, sources = load_scripts(settings, s)  # a repeatable's checksum may need it
         history = s.engine.read_history()
+        refuse_over_foreign(s.engine, "status", history)
         # Asked after reading history: a migrator that took the lock since
         # can only have moved on, and its progress row will say so next time.
         holder = s.engine.lock_holder()
@@ -207,8 +257,18 @@ def status(settings: Settings, *, on_event: EventCallback | None = None) -> Stat
             lock_held=holder is not None,
         )
         return StatusResult(
-            s.database, plan.current_version, plan.migrations, plan.problems, holder
+            s.database,
+            plan.current_version,
+            plan.migrations,
+            plan.problems,
+            holder,
+            _formats(discovery),
+            tuple(unused_files(discovery, sources)),
         )
+
+
+def _formats(discovery: Discovery) -> tuple[LocationFormat, ...]:
+    return tuple(LocationFormat(location, fmt) for location, fmt in discovery.formats)
 
 
 def validate(
@@ -220,22 +280,29 @@ def validate(
     placeholders, the PostgreSQL parser, Python migrations' imports) against
     an empty history, for a pre-commit hook.
     """
-    discovery, sources = load_scripts(settings)
     if offline:
-        return _validate_offline(settings, discovery, sources)
+        return _validate_offline(settings, *load_scripts(settings))
     with open_session(settings, on_event) as s:
-        plan = planner.plan(
-            discovery, sources, s.engine.read_history(), out_of_order=settings.out_of_order
-        )
+        discovery, sources = load_scripts(settings, s)
+        history = s.engine.read_history()
+        refuse_over_foreign(s.engine, "validate", history)
+        # (a SQLite file that does not exist yet stays so: no callback runs on it)
+        hooks = Callbacks.load(discovery, sources, s.engine.dialect) if s.engine.exists else None
+        if hooks is not None:
+            hooks.run(s.engine, "beforeValidate")
+        plan = planner.plan(discovery, sources, history, out_of_order=settings.out_of_order)
         _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
         parsed = parse_all(_all_files(discovery), sources, s.engine.syntax_problems, problems)
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
-        return ValidateResult(s.database, len(sources), parsed)
+        if hooks is not None:
+            hooks.run(s.engine, "afterValidate")
+        warnings = tuple(unused_files(discovery, sources))
+        return ValidateResult(s.database, len(sources), parsed, warnings, _formats(discovery))
 
 
 def _all_files(discovery: Discovery) -> tuple[ScriptFile, ...]:
-    return (*discovery.versioned, *discovery.repeatable)
+    return (*discovery.versioned, *discovery.repeatable, *discovery.baselines, *discovery.callbacks)
 
 
 def _validate_offline(
@@ -260,7 +327,10 @@ def _validate_offline(
         schema=settings.schema or ("main" if sqlite else "public"),
         history_table=settings.history_table,
     )
-    return ValidateResult(database, len(sources), parsed, offline=True)
+    warnings = tuple(unused_files(discovery, sources))
+    return ValidateResult(
+        database, len(sources), parsed, warnings, _formats(discovery), offline=True
+    )
 
 
 def check_connection(
@@ -276,13 +346,47 @@ def check_connection(
         )
 
 
+def dump(
+    settings: Settings, *, out: Path | None = None, on_event: EventCallback | None = None
+) -> DumpResult:
+    """Return the target schema's structure as deterministic SQL; write it to out if given."""
+    from persistor import inspection
+
+    return inspection.dump(settings, out=out, on_event=on_event)
+
+
+def drift(settings: Settings, *, on_event: EventCallback | None = None) -> DriftResult:
+    """Build the migrations in a scratch database and compare the target with it, object by object."""
+    from persistor import inspection
+
+    return inspection.drift(settings, migrate, on_event=on_event)
+
+
+def check_settled(result: StatusResult) -> None:
+    """Raise PendingError (exit 7) when any script is pending, outdated, running, changed, failed or missing."""
+    from persistor import inspection
+
+    inspection.check_settled(result)
+
+
+def check_no_drift(result: DriftResult) -> None:
+    """Raise DriftError (exit 8) when the database differs from what its migrations produce."""
+    from persistor import inspection
+
+    inspection.check_no_drift(result)
+
+
 __all__ = [
     "EventCallback",
     "PersistorError",
     "baseline",
     "check_connection",
+    "check_no_drift",
+    "check_settled",
     "clean",
     "demo",
+    "drift",
+    "dump",
     "migrate",
     "new_script",
     "repair",

@@ -131,6 +131,18 @@ class SharedSessionError(LockError):
     """The server session already held the lock: a transaction pooler shares it between clients."""
 
 
+class PendingError(PersistorError):
+    """`status --exit-code`: a script is pending, changed, failed or missing (the gate is shut)."""
+
+    exit_code = 7
+
+
+class DriftError(PersistorError):
+    """`drift` found the database differing from what its migrations produce."""
+
+    exit_code = 8
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Return the process exit code for an error that reached the command line."""
     if isinstance(exc, PersistorError):

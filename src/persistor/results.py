@@ -44,6 +44,13 @@ class DatabaseInfo(NamedTuple):
     exists: bool = True  # False: a SQLite file that migrate has not created yet
 
 
+class LocationFormat(NamedTuple):
+    """Which tool's file format a migration location holds (flyway, dbmate, golang-migrate)."""
+
+    location: str
+    format: str
+
+
 class StatusResult(NamedTuple):
     """Every known script with its state."""
 
@@ -52,6 +59,8 @@ class StatusResult(NamedTuple):
     migrations: tuple[MigrationInfo, ...]
     problems: tuple[Problem, ...]
     lock_holder: str | None = None  # who is migrating right now, if anyone
+    formats: tuple[LocationFormat, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
 
     @property
     def counts(self) -> dict[str, int]:
@@ -70,6 +79,8 @@ class StatusResult(NamedTuple):
             "counts": self.counts,
             "problems": [asdict(p) for p in self.problems],
             "lock_holder": self.lock_holder,
+            "formats": [f._asdict() for f in self.formats],
+            "warnings": [asdict(p) for p in self.warnings],
         }
 
 
@@ -97,6 +108,7 @@ class MigrateResult(NamedTuple):
     applied: tuple[AppliedScript, ...]
     current_version: str | None
     dry_run: bool = False
+    warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `migrate --json`."""
@@ -105,6 +117,7 @@ class MigrateResult(NamedTuple):
             "dry_run": self.dry_run,
             "applied": [a._asdict() for a in self.applied],
             "current_version": self.current_version,
+            "warnings": [asdict(p) for p in self.warnings],
         }
 
 
@@ -114,6 +127,8 @@ class ValidateResult(NamedTuple):
     database: DatabaseInfo
     scripts_checked: int
     parsed: int
+    warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
+    formats: tuple[LocationFormat, ...] = ()
     offline: bool = False  # checked the files alone, with no database (validate --offline)
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +139,8 @@ class ValidateResult(NamedTuple):
             "scripts_checked": self.scripts_checked,
             "parsed": self.parsed,
             "offline": self.offline,
+            "warnings": [asdict(p) for p in self.warnings],
+            "formats": [f._asdict() for f in self.formats],
         }
 
 
@@ -165,7 +182,9 @@ class BaselineResult(NamedTuple):
     version: str | None
     imported_from: str | None = None
     imported: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # rows not imported, and why
+    no_file: tuple[str, ...] = ()  # imported as applied with no file to keep (Java, deleted)
+    table: str | None = None  # the other tool's history table
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `baseline --json`."""

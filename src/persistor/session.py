@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-from persistor.core.scripts import Discovery, Version, discover
+from persistor.core import formats
+from persistor.core.placeholders import SESSION_BUILTINS
+from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version, discover
 from persistor.core.source import ExpandedScript, expand_script
 from persistor.engines import Engine, open_engine
-from persistor.errors import UsageError
+from persistor.errors import Problem, UsageError
 from persistor.results import DatabaseInfo, Event
 from persistor.settings import Settings
 from persistor.urls import mask_url
@@ -120,18 +124,85 @@ def open_session(
         log.debug("closed the connection")
 
 
-def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScript]]:
-    """Find the scripts in the configured locations and expand each (includes, placeholders)."""
+class SessionPlaceholders(Mapping[str, str]):
+    """Flyway's session built-ins (`${flyway:user}`, …), asked of the server only when used."""
+
+    def __init__(self, session: Session | None) -> None:
+        self._session = session
+        self._values: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._values is None:
+            if self._session is None:
+                # Nothing runs from this text (status, repair): keep them as written.
+                self._values = {n: "${" + n + "}" for n in SESSION_BUILTINS}
+            else:
+                info = self._session.engine.server_info()
+                self._values = {
+                    "flyway:defaultSchema": self._session.engine.schema,
+                    "flyway:user": info.user,
+                    "flyway:database": info.database,
+                    "flyway:timestamp": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+                }
+        return self._values
+
+    def __contains__(self, name: object) -> bool:
+        return name in SESSION_BUILTINS
+
+    def __getitem__(self, name: str) -> str:
+        if name not in SESSION_BUILTINS:
+            raise KeyError(name)
+        return self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SESSION_BUILTINS)
+
+    def __len__(self) -> int:
+        return len(SESSION_BUILTINS)
+
+
+def expand_file(
+    settings: Settings,
+    f: ScriptFile,
+    builtins: Mapping[str, str] | None = None,
+    roots: list[Path] | None = None,
+) -> ExpandedScript:
+    """Expand one script file (its dbmate section, when it has one) with the placeholders."""
+    if roots is None:
+        roots = [p.resolve() for p in settings.locations]
+    return expand_script(
+        f.path,
+        f.name,
+        roots,
+        settings.placeholders,
+        section=f.section,
+        session=builtins if builtins is not None else SessionPlaceholders(None),
+        repeatable=f.kind is ScriptKind.REPEATABLE,
+    )
+
+
+def load_scripts(
+    settings: Settings, session: Session | None = None
+) -> tuple[Discovery, dict[str, ExpandedScript]]:
+    """Find the scripts in the configured locations and expand each (includes, placeholders).
+
+    With a session, Flyway's session built-ins get their values, asked of the
+    server only if a script uses one; without, they stay as written (only a
+    repeatable's checksum depends on them).
+    """
     roots = [p.resolve() for p in settings.locations]
     discovery = discover(roots)
+    builtins = SessionPlaceholders(session)
     sources: dict[str, ExpandedScript] = {}
-    for f in (*discovery.versioned, *discovery.repeatable):
-        if f.is_python:
+    for f in (*discovery.versioned, *discovery.repeatable, *discovery.baselines):
+        if f.is_python:  # no includes or placeholders: the file as it is
             from persistor.core.python_migrations import python_source
 
             sources[f.name] = python_source(f.path)
             continue
-        sources[f.name] = expand_script(f.path, f.name, roots, settings.placeholders)
+        sources[f.name] = expand_file(settings, f, builtins, roots)
+    for f in discovery.callbacks:
+        sources[f.name] = expand_file(settings, f, builtins, roots)
     log.debug(
         "found %d versioned and %d repeatable script(s) in %s",
         len(discovery.versioned),
@@ -139,6 +210,14 @@ def load_scripts(settings: Settings) -> tuple[Discovery, dict[str, ExpandedScrip
         ", ".join(str(r) for r in roots),
     )
     return discovery, sources
+
+
+def unused_files(discovery: Discovery, sources: Mapping[str, ExpandedScript]) -> list[Problem]:
+    """Return a warning for each .sql file in the locations that persistor never runs."""
+    if not discovery.others:
+        return []
+    included = {origin[0] for src in sources.values() for origin in src.origins}
+    return formats.unused_files(discovery.others, included)
 
 
 def parse_target(target: str | None) -> Version | None:

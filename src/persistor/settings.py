@@ -41,6 +41,7 @@ class Settings:
     connect_timeout: int = default_of("connect_timeout")
     out_of_order: bool = default_of("out_of_order")
     clean_enabled: bool = default_of("clean_enabled")
+    dump_file: Path | None = default_of("dump_file")  # noqa: RUF009 -- rewritten by migrate
     embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
     config_file: Path | None = None
 
@@ -96,11 +97,7 @@ def _env_values(env: Mapping[str, str]) -> Iterator[tuple[Setting, Any, str]]:
     """Yield (setting, raw value, variable name) for each setting the environment sets."""
     for setting in TABLE:
         if setting.key == "placeholders":  # one variable per placeholder, not one for all
-            found = {
-                k[len(PLACEHOLDER_PREFIX) :].lower(): v
-                for k, v in env.items()
-                if k.startswith(PLACEHOLDER_PREFIX)
-            }
+            found = _env_placeholders(env)
             if found:
                 yield setting, found, PLACEHOLDER_PREFIX + "*"
             continue
@@ -110,6 +107,22 @@ def _env_values(env: Mapping[str, str]) -> Iterator[tuple[Setting, Any, str]]:
             if setting.repeatable:
                 value = [p for p in value.split(",") if p.strip()]
             yield setting, value, name
+
+
+def _env_placeholders(env: Mapping[str, str]) -> dict[str, str]:
+    """Read PERSISTOR_PLACEHOLDERS_<name>: the name keeps its case (appRole sets ${appRole}).
+
+    An all-upper-case name also sets its lower-case twin unless another variable
+    does, as it did when every name was lower-cased: APP_ROLE still sets ${app_role}.
+    """
+    found = {
+        k[len(PLACEHOLDER_PREFIX) :]: v for k, v in env.items() if k.startswith(PLACEHOLDER_PREFIX)
+    }
+    for name, value in list(found.items()):
+        if name.isupper():
+            found.setdefault(name.lower(), value)
+    found.pop("", None)
+    return found
 
 
 def _parse(setting: Setting, value: Any, where: str, base: Path) -> Any:

@@ -69,6 +69,12 @@ def _whole_seconds(value: Any) -> int:
     return int(_seconds(value))
 
 
+def _file(value: Any) -> str:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError("must be a file path")
+    return str(value).strip()
+
+
 def _lease(value: Any) -> float:
     lease = _seconds(value)
     # The heartbeat renews it every third; under a second that races the renewal itself.
@@ -234,6 +240,15 @@ TABLE: tuple[Setting, ...] = (
         "off",
         default=False,
         env=("PERSISTOR_CLEAN_ENABLED",),
+    ),
+    Setting(
+        "dump_file",
+        "schema dump file",
+        _file,
+        "File every successful migrate rewrites with the schema's structure (`persistor dump`)",
+        "none",
+        env=("PERSISTOR_DUMP_FILE",),
+        paths=True,
     ),
     Setting(
         "embedded_dir",

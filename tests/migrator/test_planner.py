@@ -345,6 +345,7 @@ def test_states_are_the_strings_status_prints() -> None:
         "ignored",
         "baseline",
         "below_baseline",
+        "applied_no_file",
     ]
     info = run(CASES["all applied"]).migrations[0]
     assert json.loads(json.dumps(info._asdict(), default=str))["state"] == "applied"

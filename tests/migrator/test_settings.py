@@ -115,7 +115,8 @@ def test_each_setting_read_from_each_source(tmp_path: Path) -> None:
     assert settings.connect_timeout == 3 and settings.out_of_order and settings.clean_enabled
     assert settings.locations == ((tmp_path / "db").resolve(),) and settings.locations_configured
     assert settings.embedded_dir == (tmp_path / "pg").resolve()
-    assert dict(settings.placeholders) == {"file": "f", "both": "env", "cli": "c"}
+    # BOTH keeps its case, and (all upper case) still sets its lower-case twin too
+    assert dict(settings.placeholders) == {"file": "f", "both": "env", "BOTH": "env", "cli": "c"}
     assert settings.schema == "s" and settings.config_file == tmp_path / "persistor.toml"
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.inspect import register as register_inspect
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -49,7 +50,8 @@ def cli() -> None:
     R__<description>.sql (re-applied when changed), U<version>__<description>.sql
     (undo). Exit codes: 0 ok, 1 missing privilege or unexpected error, 2 bad
     command line or config, 3 cannot connect, 4 a migration failed, 5 validation
-    failed, 6 lock timeout.
+    failed, 6 lock timeout, 7 `status --exit-code` found work left, 8 `drift`
+    found drift.
     """
 
 
@@ -82,13 +84,21 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
 
 @common_options
 @cli.command()
-def status() -> None:
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 7 when any script is pending, outdated, running, changed, failed or missing.",
+)
+def status(exit_code: bool) -> None:
     """Show every known script and its state (alias: info)."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    _show(api.status(opts.settings(), on_event=render.event_printer(opts)), render.status)
+    result = api.status(opts.settings(), on_event=render.event_printer(opts))
+    _show(result, render.status)
+    if exit_code:
+        api.check_settled(result)
 
 
 cli.add_command(
@@ -151,8 +161,15 @@ def new(name: str) -> None:
 @click.option(
     "--description", default="baseline", show_default=True, help="Description of the baseline row."
 )
-def baseline(baseline_version: str, description: str) -> None:
-    """Adopt an existing database: record a baseline, or import Flyway/DbUp history."""
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["flyway", "dbup", "dbmate", "golang-migrate", "none"]),
+    default=None,
+    help="Import this tool's history (default: the only one found; none: import nothing).",
+)
+def baseline(baseline_version: str, description: str, source: str | None) -> None:
+    """Adopt an existing database: import Flyway/DbUp/dbmate/golang-migrate history, or baseline."""
     from persistor import api
     from persistor.cli import render
 
@@ -161,6 +178,7 @@ def baseline(baseline_version: str, description: str) -> None:
         opts.settings(),
         version=baseline_version,
         description=description,
+        source=source,
         on_event=render.event_printer(opts),
     )
     _show(result, render.baseline)
@@ -235,6 +253,9 @@ def stop_embedded() -> None:
     from persistor.cli import render
 
     _show(api.stop_embedded(state().settings()), render.stop_embedded)
+
+
+register_inspect(cli)  # dump and drift, from cli/inspect.py
 
 
 @common_options  # accepted like on every command, though the script needs none of them

@@ -15,12 +15,14 @@ import click
 
 if TYPE_CHECKING:
     from persistor.cli.options import CliState
+    from persistor.errors import Problem
     from persistor.results import (
         BaselineResult,
         CleanResult,
         ConnectionResult,
         DatabaseInfo,
         Event,
+        LocationFormat,
         MigrateResult,
         NewScriptResult,
         RepairResult,
@@ -42,7 +44,10 @@ STATE_STYLES = {
     "ignored": "red",
     "baseline": "cyan",
     "below_baseline": "dim",
+    "applied_no_file": "green",
 }
+# States whose name reads better in words than as their JSON value.
+_STATE_WORDS = {"applied_no_file": "applied (no file)"}
 
 
 class _Stream:
@@ -131,6 +136,7 @@ def migrate(opts: CliState, result: MigrateResult) -> None:
     """Render what migrate applied (or would apply)."""
     if opts.quiet:
         return
+    _warnings(result.warnings)
     out = _out()
     out.print(_database_line(result.database))
     if not result.applied:
@@ -155,13 +161,14 @@ def status(opts: CliState, result: StatusResult) -> None:
     """Render the status table."""
     out = _out()
     out.print(_database_line(result.database))
+    out.print(_formats_line(result.formats))
     header = ("Version", "Description", "Type", "State", "Installed at", "ms")
     rows = [
         (
             m.version or "",
             m.description,
             m.type,
-            m.state,
+            _STATE_WORDS.get(m.state, m.state),
             m.installed_at.strftime("%Y-%m-%d %H:%M:%S") if m.installed_at else "",
             str(m.execution_time_ms) if m.execution_time_ms is not None else "",
         )
@@ -176,8 +183,11 @@ def status(opts: CliState, result: StatusResult) -> None:
 
     out.print(out.style(line(header), "bold"))
     out.print("  ".join("-" * w for w in widths))
-    out.file.write("".join(line(r, STATE_STYLES.get(r[3], "")) + "\n" for r in rows))
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
+    styles = [STATE_STYLES.get(m.state, "") for m in result.migrations]
+    out.file.write("".join(line(r, st) + "\n" for r, st in zip(rows, styles, strict=True)))
+    counts = ", ".join(
+        f"{n} {_STATE_WORDS.get(state, state)}" for state, n in sorted(result.counts.items())
+    )
     out.print(f"Current version: {result.current_version or '(none)'}; {counts or 'no scripts'}.")
     if result.lock_holder:
         out.print(
@@ -188,20 +198,40 @@ def status(opts: CliState, result: StatusResult) -> None:
         err.print(f"{len(result.problems)} problem(s) block migrate:")
         for p in result.problems:
             err.print(f"  - {p}")
+    _warnings(result.warnings)
+
+
+def _formats_line(formats: tuple[LocationFormat, ...]) -> str:
+    if len(formats) <= 1:
+        return f"Format: {formats[0].format if formats else '(no location)'}"
+    return "Formats: " + "; ".join(f"{f.format} ({f.location})" for f in formats)
+
+
+def _warnings(warnings: tuple[Problem, ...]) -> None:
+    """Print the files persistor never runs, on stderr (they do not block migrate)."""
+    if warnings:
+        err = _err()
+        err.print(f"{len(warnings)} warning(s):")
+        for w in warnings:
+            err.print(f"  - {w}")
 
 
 def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
     if opts.quiet:
+        _warnings(result.warnings)
         return
     summary = (
         f"Valid: {result.scripts_checked} script(s) checked, "
         f"{result.parsed} parsed offline; no problems."
     )
     if result.offline:  # no database was asked: the files alone, as if it were empty
-        _out().print(f"{summary} (offline: the files alone, no database)")
-        return
-    _out().print(f"{_database_line(result.database)}\n{summary}")
+        where = "(offline: the files alone, no database)"
+        _out().print(f"{_formats_line(result.formats)}\n{summary} {where}")
+    else:
+        db = _database_line(result.database)
+        _out().print(f"{db}\n{_formats_line(result.formats)}\n{summary}")
+    _warnings(result.warnings)
 
 
 def connection(opts: CliState, result: ConnectionResult) -> None:
@@ -237,10 +267,16 @@ def baseline(opts: CliState, result: BaselineResult) -> None:
     out = _out()
     if result.imported_from:
         out.print(
-            f"Imported {len(result.imported)} row(s) from {result.imported_from}; now at version {result.version}."
+            f"Imported {len(result.imported)} row(s) from {result.imported_from} "
+            f"({result.table}); now at version {result.version or '(none)'}."
         )
+        for s in result.no_file:
+            out.print(f"  {s}: applied, no file needed (status shows it as applied (no file))")
         for s in result.skipped:
-            out.print(f"  skipped {s}")
+            out.print(f"  note: {s}")
+        out.print(
+            f"{result.imported_from}'s table is left as it was; persistor no longer reads it."
+        )
     else:
         out.print(f"Baselined at version {result.version}: scripts up to it count as applied.")
 

@@ -14,9 +14,15 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from persistor.core import resume
+from persistor.core.plan_problems import (
+    changed_problem,
+    failed_problem,
+    missing_problem,
+    out_of_order_problem,
+)
 from persistor.core.scripts import Discovery, ScriptFile, Version
 from persistor.core.source import CHECKSUM_ALGORITHM, ExpandedScript
-from persistor.engines.base import HistoryRow
+from persistor.engines.base import HistoryRow, HistoryType
 from persistor.errors import Problem
 
 
@@ -33,6 +39,13 @@ class State(StrEnum):
     IGNORED = "ignored"
     BASELINE = "baseline"
     BELOW_BASELINE = "below_baseline"
+    # Applied by another tool and imported by `baseline` with no file to keep
+    # (a Flyway Java migration, a script deleted since): history, not a problem.
+    APPLIED_NO_FILE = "applied_no_file"
+
+
+# The history row type of such imported rows (persistor.adopt writes them).
+NO_FILE: HistoryType = "NO_FILE"
 
 
 class MigrationInfo(NamedTuple):
@@ -135,6 +148,7 @@ class _Options(NamedTuple):
     out_of_order: bool
     lock_held: bool
     highest: Version | None  # the highest applied version
+    baseline: Version | None  # versions up to it are covered by a baseline
 
 
 @dataclass
@@ -173,8 +187,10 @@ def plan(
     no-transaction script's progress row then shows as running, not failed.
     """
     h = _replay(history)
-    opts = _Options(target, out_of_order, lock_held, max(h.applied) if h.applied else None)
     draft = _Draft([*discovery.problems, *(p for s in sources.values() for p in s.problems)])
+    start = None if history else _start_from_baseline(draft, discovery, sources, target)
+    highest = max(h.applied) if h.applied else None
+    opts = _Options(target, out_of_order, lock_held, highest, start or h.baseline_version)
     if h.baseline is not None and h.baseline_version is not None:
         key = (0, h.baseline_version.parts, "")
         draft.show(key, _info_from_row(h.baseline, "baseline", State.BASELINE))
@@ -212,7 +228,7 @@ def _plan_versioned(
         state = State.APPLIED
         if not same_checksum(row.checksum, src.checksum):
             state = State.CHANGED
-            d.problems.append(_changed_problem(f, row, src))
+            d.problems.append(changed_problem(f, row, src))
         d.show(key, _info_from_row(row, "versioned", state, f.name))
         return
     failed = h.failed_versions.get(f.version)
@@ -223,23 +239,37 @@ def _plan_versioned(
             key, _info_from_row(failed, "versioned", _failed_state(failed, opts.lock_held), f.name)
         )
         return
-    state = _unapplied_state(f.version, h.baseline_version, opts)
+    state = _unapplied_state(f.version, opts)
     if state is State.IGNORED:
         assert opts.highest is not None
-        d.problems.append(_out_of_order_problem(f, f.version, opts.highest))
+        d.problems.append(out_of_order_problem(f, f.version, opts.highest))
     elif state is State.PENDING and _within(f.version, opts.target):
         d.to_apply.append(PlannedScript(f, src))
     info = MigrationInfo("versioned", f.version.text, f.description, f.name, state, src.checksum)
     d.show(key, info)
 
 
-def _unapplied_state(version: Version, baseline: Version | None, opts: _Options) -> State:
+def _unapplied_state(version: Version, opts: _Options) -> State:
     """Return the state of a version that is neither applied nor failed."""
-    if baseline is not None and version <= baseline:
+    if opts.baseline is not None and version <= opts.baseline:
         return State.BELOW_BASELINE
     if opts.highest is not None and version < opts.highest and not opts.out_of_order:
         return State.IGNORED
     return State.PENDING
+
+
+def _start_from_baseline(
+    d: _Draft, discovery: Discovery, sources: Mapping[str, ExpandedScript], target: Version | None
+) -> Version | None:
+    """Plan the B script a database with no history starts from: the newest within target."""
+    fitting = [b for b in discovery.baselines if b.version and _within(b.version, target)]
+    if not fitting or (v := fitting[-1].version) is None:
+        return None
+    b, src = fitting[-1], sources[fitting[-1].name]
+    d.to_apply.append(PlannedScript(b, src))
+    info = MigrationInfo("baseline", v.text, b.description, b.name, State.PENDING, src.checksum)
+    d.show((0, v.parts, ""), info)
+    return v
 
 
 def _within(version: Version, target: Version | None) -> bool:
@@ -271,16 +301,23 @@ def _plan_repeatable(
 def _plan_missing(
     d: _Draft, h: _History, on_disk: set[Version | None], repeatable_names: set[str]
 ) -> None:
-    """Show and report the applied scripts whose files are gone."""
+    """Show and report the applied scripts whose files are gone (imported ones need none)."""
     for version, row in h.applied.items():
         if version not in on_disk:
-            d.missing.append(row)
-            d.show((0, version.parts, row.script), _info_from_row(row, "versioned", State.MISSING))
+            state = _gone_state(d, row)
+            d.show((0, version.parts, row.script), _info_from_row(row, "versioned", state))
     for description, row in h.repeatable.items():
         if description not in repeatable_names:
-            d.missing.append(row)
-            d.show((1, (), description), _info_from_row(row, "repeatable", State.MISSING))
-    d.problems.extend(_missing_problem(row) for row in d.missing)
+            state = _gone_state(d, row)
+            d.show((1, (), description), _info_from_row(row, "repeatable", state))
+    d.problems.extend(missing_problem(row) for row in d.missing)
+
+
+def _gone_state(d: _Draft, row: HistoryRow) -> State:
+    if row.type == NO_FILE:
+        return State.APPLIED_NO_FILE
+    d.missing.append(row)
+    return State.MISSING
 
 
 def _plan_failed(
@@ -294,7 +331,7 @@ def _plan_failed(
     for row in h.failed:
         if row.installed_rank in d.resumed:
             continue
-        d.problems.append(_failed_problem(row))
+        d.problems.append(failed_problem(row))
         state = _failed_state(row, lock_held)
         if row.version:
             version = Version.parse(row.version)
@@ -328,44 +365,6 @@ def _info_from_row(
         installed_rank=row.installed_rank,
         installed_at=row.installed_at,
         execution_time_ms=row.execution_time_ms,
-    )
-
-
-def _changed_problem(f: ScriptFile, row: HistoryRow, src: ExpandedScript) -> Problem:
-    return Problem(
-        "changed",
-        f.name,
-        f"was changed after it was applied (stored {row.checksum}, file "
-        f"{src.checksum}); restore the file, put the change in a new migration, "
-        "or run `persistor repair` to accept the file as it is",
-    )
-
-
-def _out_of_order_problem(f: ScriptFile, version: Version, highest: Version) -> Problem:
-    return Problem(
-        "out_of_order",
-        f.name,
-        f"version {version} is lower than the highest applied version {highest} "
-        "and was never applied; renumber it above "
-        f"{highest}, or run migrate with --out-of-order to apply it",
-    )
-
-
-def _missing_problem(row: HistoryRow) -> Problem:
-    return Problem(
-        "missing",
-        row.script,
-        "was applied but its file is not in the migration locations; restore the file, "
-        "or run `persistor repair` to mark it deleted",
-    )
-
-
-def _failed_problem(row: HistoryRow) -> Problem:
-    return Problem(
-        "failed",
-        row.script,
-        "failed in an earlier run and is recorded as failed; fix the database by hand if "
-        "needed, then run `persistor repair` to remove the failed row",
     )
 
 

@@ -11,7 +11,7 @@ A failing statement becomes the MigrationError naming file and line
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -133,6 +133,8 @@ def _head(text: str, width: int = 60) -> str:
 
 def history_type(file: ScriptFile) -> HistoryType:
     """Return the history row type for a script kind."""
+    if file.kind is ScriptKind.BASELINE:
+        return "BASELINE"  # a B script: what is below it counts as covered, as for `baseline`
     return "UNDO" if file.kind is ScriptKind.UNDO else "SQL"
 
 
@@ -197,17 +199,30 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     )
 
 
-def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
-    """Apply one script and record it; return its execution time in milliseconds."""
+def run_script(
+    engine: Engine,
+    script: PreparedScript,
+    rank: int,
+    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]] = ((), ()),
+) -> int:
+    """Apply one script and record it; return its execution time in milliseconds.
+
+    hooks are the scripts run just before and just after it, in its transaction
+    (Flyway's beforeEachMigrate / afterEachMigrate callbacks), never recorded.
+    """
     if script.python is not None:
-        return _run_python(engine, script, script.python, rank)
+        return _run_python(engine, script, script.python, rank, hooks)
     if not script.transactional:
-        return _run_outside_transaction(engine, script, rank)
+        return _run_outside_transaction(engine, script, rank, hooks)
     started = time.perf_counter()
     with engine.transaction() as tx:  # PostgreSQL: BEGIN goes with the first statement
         tx.reset_search_path()
+        for hook in hooks[0]:
+            execute_statements(tx.execute, hook)
         for stmt in script.statements:
             _execute(tx.execute, script, stmt)
+        for hook in hooks[1]:
+            execute_statements(tx.execute, hook)
         elapsed = _ms_since(started)
         tx.insert_history(_row(script, rank, elapsed, True))
         with committing(script.file.name, lambda: "Nothing of this script was applied"):
@@ -215,7 +230,12 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
     return elapsed
 
 
-def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) -> int:
+def _run_outside_transaction(
+    engine: Engine,
+    script: PreparedScript,
+    rank: int,
+    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]],
+) -> int:
     """Run a no-transaction script statement by statement, recording progress as it goes.
 
     A row with success = false and the count of completed statements is
@@ -230,11 +250,15 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
             tx.delete_history([script.replaces])
         tx.insert_history(_row(script, rank, 0, False, done=script.start))
         tx.commit()
+    for hook in hooks[0]:
+        execute_statements(engine.execute, hook)
     for index in range(script.start, len(script.statements)):
         stmt = script.statements[index]
         engine.check_lock()
         _execute(engine.execute, script, stmt)
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
+    for hook in hooks[1]:
+        execute_statements(engine.execute, hook)
     elapsed = _ms_since(started)
     with engine.transaction() as tx:
         tx.delete_history([rank])
@@ -243,7 +267,13 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
     return elapsed
 
 
-def _run_python(engine: Engine, script: PreparedScript, python: PythonMigration, rank: int) -> int:
+def _run_python(
+    engine: Engine,
+    script: PreparedScript,
+    python: PythonMigration,
+    rank: int,
+    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]] = ((), ()),
+) -> int:
     """Call a Python migration's migrate(conn) and record it, in its transaction unless it opted out.
 
     Outside a transaction the row is written as failed first, as for a
@@ -254,7 +284,11 @@ def _run_python(engine: Engine, script: PreparedScript, python: PythonMigration,
     if script.transactional:
         with engine.transaction() as tx:
             tx.reset_search_path()
+            for hook in hooks[0]:
+                execute_statements(tx.execute, hook)
             python.call(tx.connection())
+            for hook in hooks[1]:
+                execute_statements(tx.execute, hook)
             elapsed = _ms_since(started)
             tx.insert_history(_row(script, rank, elapsed, True))
             with committing(script.file.name, lambda: "Nothing of this script was applied"):
@@ -271,6 +305,12 @@ def _run_python(engine: Engine, script: PreparedScript, python: PythonMigration,
         tx.insert_history(_row(script, rank, elapsed, True))
         tx.commit()
     return elapsed
+
+
+def execute_statements(execute: Callable[[str], None], script: PreparedScript) -> None:
+    """Run every statement of a script through execute (no history row: a callback's way)."""
+    for stmt in script.statements:
+        _execute(execute, script, stmt)
 
 
 def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:

@@ -10,6 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from persistor.core import formats
+from persistor.core.source import read_file
 from persistor.errors import Problem
 
 
@@ -19,6 +21,8 @@ class ScriptKind(enum.Enum):
     VERSIONED = "V"
     REPEATABLE = "R"
     UNDO = "U"
+    BASELINE = "B"  # Flyway's baseline migration: a fresh database starts from it
+    CALLBACK = "callback"  # Flyway's SQL callback (beforeMigrate.sql, …): never in history
 
 
 class Version(NamedTuple):
@@ -83,8 +87,9 @@ def _parse_version(text: str) -> Version:
 
 
 _VERSIONED_RE = re.compile(
-    r"(?P<kind>[VU])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<desc>.*[^_].*)\.sql"
+    r"(?P<kind>[VUB])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<desc>.*[^_].*)\.sql"
 )
+_KINDS = {k.value: k for k in ScriptKind}
 _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
 # followed by a digit or an underscore.
@@ -102,6 +107,7 @@ class ScriptFile(NamedTuple):
     description: str
     path: str  # absolute file path (a str: Path objects cost too much for 10,000 files)
     name: str  # path relative to its location, with '/' separators
+    section: str | None = None  # dbmate: the "up" or "down" section of the file
 
     @property
     def sort_key(self) -> tuple[int, tuple[int, ...], str]:
@@ -123,6 +129,11 @@ class Discovery(NamedTuple):
     repeatable: tuple[ScriptFile, ...]
     undo: dict[Version, ScriptFile]
     problems: tuple[Problem, ...]
+    baselines: tuple[ScriptFile, ...] = ()  # Flyway B scripts, by version
+    callbacks: tuple[ScriptFile, ...] = ()  # Flyway SQL callbacks, by name
+    formats: tuple[tuple[str, str], ...] = ()  # (location, format) for each location
+    # .sql files that are no migration, each with its location's format
+    others: tuple[tuple[str, str], ...] = ()
 
 
 def describe(raw: str) -> str:
@@ -137,7 +148,7 @@ def parse_name(path: str, name: str) -> ScriptFile | Problem | None:
         return _parse_python_name(path, name, base)
     m = _VERSIONED_RE.fullmatch(base)
     if m:
-        kind = ScriptKind.VERSIONED if m["kind"] == "V" else ScriptKind.UNDO
+        kind = _KINDS[m["kind"]]  # (a dict: ScriptKind("V") costs more, 10,000 times)
         version = Version.parse(m["version"])
         return ScriptFile(kind, version, describe(m["desc"]), path, name)
     m = _REPEATABLE_RE.fullmatch(base)
@@ -196,20 +207,37 @@ K = TypeVar("K", Version, str)
 class _Found:
     """The scripts found so far, each kept once by version or description."""
 
-    __slots__ = ("by_description", "by_version", "problems", "undo")
+    __slots__ = (
+        "baselines",
+        "by_description",
+        "by_version",
+        "callbacks",
+        "formats",
+        "others",
+        "problems",
+        "undo",
+    )
 
     def __init__(self) -> None:
         self.by_version: dict[Version, ScriptFile] = {}
         self.by_description: dict[str, ScriptFile] = {}
         self.undo: dict[Version, ScriptFile] = {}
+        self.baselines: dict[Version, ScriptFile] = {}
+        self.callbacks: list[ScriptFile] = []
+        self.formats: list[tuple[str, str]] = []
+        self.others: list[tuple[str, str]] = []
         self.problems: list[Problem] = []
 
     def add(self, script: ScriptFile) -> None:
         """Keep a script, or record it as a duplicate of one already kept."""
-        if script.version is None:
+        if script.kind is ScriptKind.CALLBACK:
+            self.callbacks.append(script)
+        elif script.version is None:
             self._keep(self.by_description, script.description, script, first_wins=True)
         elif script.kind is ScriptKind.UNDO:
             self._keep(self.undo, script.version, script, first_wins=False)
+        elif script.kind is ScriptKind.BASELINE:
+            self._keep(self.baselines, script.version, script, first_wins=True)
         else:
             self._keep(self.by_version, script.version, script, first_wins=True)
 
@@ -222,6 +250,67 @@ class _Found:
             if first_wins:
                 return
         kept[key] = script
+
+    def scan(self, location: Path) -> None:
+        """Read every .sql file of one location; all of its migrations must be of one format."""
+        prefix = len(str(location)) + 1
+        seen: dict[str, list[ScriptFile]] = {}
+        others: list[str] = []
+        for path in _sql_files(location):
+            name = path[prefix:].replace(os.sep, "/")
+            parsed = _classify(path, name)
+            if isinstance(parsed, Problem):
+                self.problems.append(parsed)
+                continue
+            if not parsed:
+                others.append(name)
+            for fmt, script in parsed:
+                seen.setdefault(fmt, []).append(script)
+                self.add(script)
+        fmt = formats.location_format(seen)
+        self.formats.append((str(location), fmt))
+        self.others.extend((name, fmt) for name in others)
+        if len(seen) > 1:
+            self.problems.append(_mixed(location, seen))
+
+
+def _classify(path: str, name: str) -> list[tuple[str, ScriptFile]] | Problem:
+    """Read one file name: persistor's (Flyway's) own first, then the other tools' formats."""
+    parsed = parse_name(path, name)
+    if isinstance(parsed, Problem):
+        return parsed
+    if parsed is not None:
+        return [(formats.FLYWAY, parsed)]
+    base = name.rsplit("/", 1)[-1]
+    event = formats.callback_event(base)
+    if event is not None:
+        callback = ScriptFile(ScriptKind.CALLBACK, None, base[: -len(".sql")], path, name)
+        return [(formats.FLYWAY, callback)]
+    head = read_file(path) if formats.looks_like_dbmate(base) else None
+    return [
+        (
+            f.format,
+            ScriptFile(
+                ScriptKind(f.kind),
+                Version.parse(f.version),
+                describe(f.description),
+                path,
+                name,
+                f.section,
+            ),
+        )
+        for f in formats.foreign_names(base, head)
+    ]
+
+
+def _mixed(location: Path, seen: dict[str, list[ScriptFile]]) -> Problem:
+    examples = "; ".join(f"{fmt}: {files[0].name}" for fmt, files in sorted(seen.items()))
+    return Problem(
+        "mixed_formats",
+        str(location),
+        f"holds migrations of more than one format ({examples}); a location holds one "
+        "format only: move each format's files into a location of its own",
+    )
 
 
 def discover(locations: Sequence[Path]) -> Discovery:
@@ -238,16 +327,19 @@ def discover(locations: Sequence[Path]) -> Discovery:
                 )
             )
             continue
-        prefix = len(str(location)) + 1
-        for path in _sql_files(location):
-            parsed = parse_name(path, path[prefix:].replace(os.sep, "/"))
-            if isinstance(parsed, Problem):
-                found.problems.append(parsed)
-            elif parsed is not None:
-                found.add(parsed)
+        found.scan(location)
     versioned = sorted(found.by_version.values(), key=lambda s: s.sort_key)
     repeatable = sorted(found.by_description.values(), key=lambda s: s.sort_key)
-    return Discovery(tuple(versioned), tuple(repeatable), found.undo, tuple(found.problems))
+    return Discovery(
+        tuple(versioned),
+        tuple(repeatable),
+        found.undo,
+        tuple(found.problems),
+        tuple(sorted(found.baselines.values(), key=lambda s: s.sort_key)),
+        tuple(sorted(found.callbacks, key=lambda s: s.name.rsplit("/", 1)[-1])),
+        tuple(found.formats),
+        tuple(found.others),
+    )
 
 
 def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:

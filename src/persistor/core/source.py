@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from persistor.core import formats
+from persistor.core.placeholders import SESSION_BUILTINS, define_advice, lines_text
 from persistor.errors import Problem, SourceLocation
 
 CHECKSUM_ALGORITHM = "sha256"
@@ -104,13 +106,18 @@ class _Expander:
         roots: Sequence[Path],
         placeholders: Mapping[str, str],
         script_name: str,
+        session: Mapping[str, str] | None = None,
     ) -> None:
         self.roots = list(roots)  # already absolute and resolved by the caller
         self.placeholders = placeholders
+        self.session = session or {}
         self.script_name = script_name
         self.problems: list[Problem] = []
         self.lines: list[str] = []
         self.origins: list[tuple[str, int]] = []
+        # Lines whose checksummed form differs from what runs (session built-ins).
+        self.checksum_lines: dict[int, str] = {}
+        self.undefined: dict[str, list[tuple[str, int]]] = {}  # name -> where it is used
 
     def problem(self, code: str, message: str) -> None:
         self.problems.append(Problem(code, self.script_name, message))
@@ -135,19 +142,32 @@ class _Expander:
             )
             return None
 
-    def expand(self, path: Path, shown: str, stack: tuple[Path, ...]) -> None:
-        text = self.read(path, shown)
+    def expand(
+        self,
+        path: Path,
+        shown: str,
+        stack: tuple[Path, ...],
+        text: str | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        """Expand a file (or, with span, its lines first..last) into self.lines."""
+        if text is None:
+            text = self.read(path, shown)
         if text is None:
             return
         simple = "\\" not in text and "${" not in text
         lines = text.split("\n")
         if text.endswith("\n"):
             lines.pop()
+        first = 1
+        if span is not None:
+            first = span[0]
+            lines = lines[span[0] - 1 : span[1]]
         if simple:
             self.lines.extend(lines)
-            self.origins.extend((shown, n) for n in range(1, len(lines) + 1))
+            self.origins.extend((shown, n) for n in range(first, first + len(lines)))
             return
-        for n, line in enumerate(lines, start=1):
+        for n, line in enumerate(lines, start=first):
             m = _INCLUDE_RE.match(line) if line.lstrip().startswith("\\") else None
             if m:
                 self.include(path, shown, n, m.group(1), m.group(2), stack)
@@ -193,20 +213,51 @@ class _Expander:
         return str(path)
 
     def substitute(self, line: str, shown: str, n: int) -> str:
+        as_written = False
+
         def replace(m: re.Match[str]) -> str:
+            nonlocal as_written
             name = m.group(1)
             value = self.placeholders.get(name)
+            if value is None and name in self.session:
+                value = self.session[name]
             if value is None:
-                self.problem(
-                    "placeholder",
-                    f"{shown} line {n}: placeholder ${{{name}}} is not defined; define it with "
-                    f"--placeholder {name}=VALUE, PERSISTOR_PLACEHOLDERS_{name.upper()} "
-                    "or [placeholders] in persistor.toml",
-                )
+                self.undefined.setdefault(name, []).append((shown, n))
                 return m.group(0)
+            if name in SESSION_BUILTINS:
+                as_written = True
             return value
 
-        return _PLACEHOLDER_RE.sub(replace, line)
+        replaced = _PLACEHOLDER_RE.sub(replace, line)
+        if as_written:
+            self.checksum_lines[len(self.lines)] = _PLACEHOLDER_RE.sub(
+                lambda m: (
+                    m.group(0)
+                    if m.group(1) in SESSION_BUILTINS
+                    else self.placeholders.get(m.group(1), m.group(0))
+                ),
+                line,
+            )
+        return replaced
+
+    def report_undefined(self) -> None:
+        """Report each undefined placeholder once for the script, with every line using it."""
+        for name, uses in self.undefined.items():
+            # (a line using the same placeholder twice is listed once)
+            where = lines_text(list(dict.fromkeys(uses)), self.script_name)
+            self.problem(
+                "placeholder",
+                f"placeholder ${{{name}}} is not defined ({where}); {define_advice(name)}",
+            )
+
+    def checksum_text(self, text: str) -> str:
+        """Return the text the checksum covers: session built-ins as written."""
+        if not self.checksum_lines:
+            return text
+        lines = list(self.lines)
+        for index, line in self.checksum_lines.items():
+            lines[index] = line
+        return "\n".join(lines) + "\n"
 
 
 def expand_script(
@@ -214,19 +265,82 @@ def expand_script(
     name: str,
     roots: Sequence[Path],
     placeholders: Mapping[str, str],
+    *,
+    section: str | None = None,
+    session: Mapping[str, str] | None = None,
+    repeatable: bool = False,
 ) -> ExpandedScript:
     """Expand a script's includes and placeholders and compute its checksum.
 
     roots must be absolute, resolved paths, and path must lie inside one of them.
-    `${persistor:filename}` (the script's file name) is added to placeholders.
+    `${persistor:filename}` and `${flyway:filename}` (the script's file name)
+    are built in; session supplies the other `${flyway:…}` built-ins.
+    section picks the "up" or "down" section of a dbmate file. The checksum takes
+    those session built-ins as written, except a repeatable's (Flyway's rule:
+    `-- ${flyway:timestamp}` in a repeatable makes it run on every migrate).
     """
-    fast = _plain_script(path, name)
-    if fast is not None:
-        return fast
-    builtin = {"persistor:filename": name.rsplit("/", 1)[-1], **placeholders}
-    expander = _Expander(roots, builtin, name)
+    if section is None:
+        fast = _plain_script(path, name)
+        if fast is not None:
+            return fast
+    base = name.rsplit("/", 1)[-1]
+    fixed = {"persistor:filename": base, "flyway:filename": base}
+    expander = _Expander(roots, {**fixed, **placeholders}, name, session)
     full = Path(path)
-    expander.expand(full, name, (full,))
+    text = expander.read(full, name)
+    extra: set[str] = set()
+    if text is not None and section is not None:
+        span = _section_span(expander, text, section)
+        if span is not None:
+            expander.expand(full, name, (full,), text, span[:2])
+            if not span[2]:
+                extra.add("no-transaction")
+    elif text is not None:
+        _check_markers(expander, text)
+        expander.expand(full, name, (full,), text)
+    if repeatable:
+        expander.checksum_lines.clear()
+    return _finish(expander, name, extra, keep_origins=section is not None)
+
+
+def _section_span(expander: _Expander, text: str, section: str) -> tuple[int, int, bool] | None:
+    sections = formats.dbmate_sections(text)
+    if sections.problem is not None:
+        expander.problem("dbmate", sections.problem)
+        return None
+    found = sections.up if section == "up" else sections.down
+    body = text.split("\n")[found.first - 1 : found.last] if found is not None else []
+    if not any(line.strip() and not line.strip().startswith("--") for line in body):
+        what = "has no '-- migrate:down' section" if found is None else "has an empty down section"
+        if section == "up":
+            what = "has an empty '-- migrate:up' section; write the migration below it"
+        else:
+            what += "; write the undo below a '-- migrate:down' line"
+        expander.problem("no_undo" if section == "down" else "empty", what)
+        return None
+    assert found is not None
+    return found.first, found.last, found.transaction
+
+
+def _check_markers(expander: _Expander, text: str) -> None:
+    """Refuse a whole-file script that still holds dbmate's up/down markers."""
+    marker = formats.marker_line(text)
+    if marker is None:
+        return
+    line, which = marker
+    expander.problem(
+        "dbmate_markers",
+        f"line {line}: '{which}' is a dbmate marker, but this file runs "
+        "whole, so its down half would run right after its up half; move the down half into "
+        "its own undo script (U<version>__<description>.sql) and delete the marker lines, or "
+        "keep dbmate's <timestamp>_<name>.sql name in a dbmate location",
+    )
+
+
+def _finish(
+    expander: _Expander, name: str, extra: set[str], *, keep_origins: bool
+) -> ExpandedScript:
+    expander.report_undefined()
     text = "\n".join(expander.lines) + ("\n" if expander.lines else "")
     directives, unknown = read_directives(text)
     for directive in unknown:
@@ -238,11 +352,11 @@ def expand_script(
     if not text.strip() and not expander.problems:
         # (an include that failed leaves the text empty too; that was reported)
         expander.problem("empty", "the file is empty; write the migration or delete the file")
-    plain = all(origin[0] == name for origin in expander.origins)
+    plain = not keep_origins and all(origin[0] == name for origin in expander.origins)
     return ExpandedScript(
         text=text,
-        checksum=checksum_of(text),
-        directives=directives,
+        checksum=checksum_of(expander.checksum_text(text)),
+        directives=directives | extra,
         problems=tuple(expander.problems),
         origins=() if plain else tuple(expander.origins),
         path=name,
@@ -261,6 +375,8 @@ def _plain_script(path: str | Path, name: str) -> ExpandedScript | None:
     except OSError:
         return None
     if b"\\" in raw or b"${" in raw or b"\r" in raw or raw.startswith(b"\xef\xbb\xbf"):
+        return None
+    if b"migrate:" in raw:  # maybe a dbmate marker: the slow path says
         return None
     try:
         text = raw.decode("utf-8")

@@ -11,11 +11,16 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
-from persistor.errors import LockTimeoutError
+from persistor.engines.foreign import ForeignHistory, ForeignTable
+from persistor.errors import LockTimeoutError, UsageError
 
-HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE"]
+if TYPE_CHECKING:
+    from persistor.engines.snapshot import SchemaDump, SchemaObject
+
+# NO_FILE: applied by another tool, imported by `baseline`, needs no file on disk.
+HistoryType = Literal["SQL", "BASELINE", "UNDO", "DELETE", "NO_FILE"]
 
 # The value types below are NamedTuples, not dataclasses: one is made per
 # script or history row, and a frozen dataclass costs several times more to
@@ -48,6 +53,9 @@ class NewHistoryRow(NamedTuple):
     checksum: str | None
     execution_time_ms: int
     success: bool
+    # Only an imported row knows these; otherwise the engine writes who and when.
+    installed_by: str | None = None
+    installed_at: datetime | None = None
 
 
 class ServerInfo(NamedTuple):
@@ -58,15 +66,6 @@ class ServerInfo(NamedTuple):
     user: str
     database: str
     schema: str
-
-
-class ForeignJournal(NamedTuple):
-    """Rows read from another tool's history table (Flyway, DbUp) for `baseline`."""
-
-    tool: str
-    table: str
-    rows: tuple[NewHistoryRow, ...]
-    skipped: tuple[str, ...]
 
 
 class StatementFailed(Exception):
@@ -233,10 +232,40 @@ class Engine(abc.ABC):
     def clean(self) -> list[str]:
         """Drop every object in the schema; return what was dropped."""
 
-    def foreign_journal(self) -> ForeignJournal | None:
-        """Return another tool's history found in the database, if any."""
-        return None
+    @abc.abstractmethod
+    def history_exists(self) -> bool:
+        """Return whether persistor's history table is there (empty or not)."""
+
+    @abc.abstractmethod
+    def find_foreign_histories(self) -> list[ForeignTable]:
+        """Return the other tools' history tables in the target schema (engines/foreign.py)."""
+
+    @abc.abstractmethod
+    def read_foreign_history(self, found: ForeignTable) -> ForeignHistory:
+        """Return the rows of one of the tables find_foreign_histories returned."""
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         """Return (offset, message) for syntax errors found offline, if the engine can parse."""
         return []
+
+    # What the database holds: `persistor dump` and `persistor drift`.
+
+    @property
+    def own_tables(self) -> tuple[str, ...]:
+        """Return the tables persistor itself keeps in the schema (history, lock): never drift."""
+        return (self.history_table, self.history_table + "_lock")
+
+    def dump_schema(self) -> SchemaDump:
+        """Return the schema's structure as deterministic SQL, persistor's own tables left out."""
+        raise UsageError(f"dump is not available on {self.name}")
+
+    def schema_objects(self) -> list[SchemaObject]:
+        """Return every object of the schema with its definition, persistor's own tables left out."""
+        raise UsageError(
+            f"drift is PostgreSQL-only: it has no catalog reader for {self.name}; "
+            "use `persistor dump` on both databases and diff the files"
+        )
+
+    def scratch_database(self) -> AbstractContextManager[str]:
+        """Create an empty database beside this one; yield its URL; drop it on the way out."""
+        raise UsageError(f"drift is PostgreSQL-only: {self.name} has no scratch database")

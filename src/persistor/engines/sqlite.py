@@ -24,6 +24,8 @@ from persistor.engines.base import (
     WaitCallback,
     wait_for_lock,
 )
+from persistor.engines.foreign import ForeignHistory, ForeignTable
+from persistor.engines.snapshot import SchemaDump
 from persistor.errors import ConnectError
 
 
@@ -101,12 +103,25 @@ class SqliteEngine(Engine):
             if self.conn.in_transaction:
                 _commit(self.conn)
 
-    def read_history(self) -> list[HistoryRow]:
+    def history_exists(self) -> bool:
         row = self.conn.execute(
             f"SELECT 1 FROM {_quote(self.schema)}.sqlite_master WHERE type = 'table' AND name = ?",
             (self.history_table,),
         ).fetchone()
-        if row is None:
+        return row is not None
+
+    def find_foreign_histories(self) -> list[ForeignTable]:
+        from persistor.engines.sqlite_foreign import find_foreign_tables
+
+        return find_foreign_tables(self.conn, self.schema)
+
+    def read_foreign_history(self, found: ForeignTable) -> ForeignHistory:
+        from persistor.engines.sqlite_foreign import read_foreign_table
+
+        return read_foreign_table(self.conn, self.schema, found)
+
+    def read_history(self) -> list[HistoryRow]:
+        if not self.history_exists():
             return []
         cur = self.conn.execute(
             "SELECT installed_rank, version, description, type, script, checksum, installed_by, "
@@ -173,6 +188,21 @@ class SqliteEngine(Engine):
     def record_progress(self, rank: int, checksum: str) -> None:
         _update_checksum(self.conn, self._table, rank, checksum)
 
+    def dump_schema(self) -> SchemaDump:
+        # sqlite_master keeps each object's CREATE statement as written; ordered by
+        # kind and name, two files of the same schema give the same text.
+        rows = self.conn.execute(
+            f"SELECT sql FROM {_quote(self.schema)}.sqlite_master "
+            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN (?, ?) "
+            "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
+            "ELSE 3 END, name",
+            self.own_tables,
+        ).fetchall()
+        text = "".join(f"{r[0].strip()};\n\n" for r in rows)
+        return SchemaDump(
+            text.rstrip("\n") + "\n" if text else "", f"SQLite {sqlite3.sqlite_version}"
+        )
+
     def clean(self) -> list[str]:
         rows = self.conn.execute(
             f"SELECT type, name FROM {_quote(self.schema)}.sqlite_master "
@@ -222,8 +252,8 @@ class _SqliteTransaction(Transaction):
                 row.type,
                 row.script,
                 row.checksum,
-                _os_user(),
-                datetime.now(UTC).isoformat(timespec="milliseconds"),
+                _os_user() if row.installed_by is None else row.installed_by,
+                (row.installed_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
                 row.execution_time_ms,
                 int(row.success),
             ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import psycopg
@@ -18,12 +19,13 @@ from psycopg import sql
 
 from persistor.engines.base import (
     Engine,
-    ForeignJournal,
     HistoryRow,
     ServerInfo,
     Transaction,
     WaitCallback,
 )
+from persistor.engines.foreign import ForeignHistory, ForeignTable
+from persistor.engines.postgres import search_path
 from persistor.engines.postgres.errors import first_line, server_message, statement_failed
 from persistor.engines.postgres.history import HistoryTable
 from persistor.engines.postgres.lock import (
@@ -35,6 +37,7 @@ from persistor.engines.postgres.lock import (
     table_lock_holder,
 )
 from persistor.engines.postgres.transaction import Outbox, PgTransaction, set_search_path
+from persistor.engines.snapshot import SchemaDump, SchemaObject
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.urls import mask_url, scrub
 
@@ -77,7 +80,7 @@ class PostgresEngine(Engine):
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._history = HistoryTable(self.conn, self.schema, history_table)
-        self._outbox = Outbox(self.conn)
+        self._outbox = Outbox(self.conn, partial(search_path.for_scripts, self.conn, schema))
         self._depth = 0  # transactions open: the next one is a savepoint inside them
         self._fence: Fence | None = None  # while the lock is held
 
@@ -203,7 +206,9 @@ class PostgresEngine(Engine):
             return
         # Sent alone: several statements in one query form an implicit
         # transaction, which CREATE INDEX CONCURRENTLY refuses.
-        self._outbox.send(set_search_path(self.schema, "SESSION").as_string(self.conn))
+        self._outbox.send(
+            set_search_path(self._outbox.search_path(), "SESSION").as_string(self.conn)
+        )
 
     def execute(self, statement: str) -> None:
         self._outbox.run(statement, self._fence)
@@ -276,12 +281,43 @@ class PostgresEngine(Engine):
         error.sqlstate = exc.sqlstate
         return error
 
-    def foreign_journal(self) -> ForeignJournal | None:
-        from persistor.engines.postgres.journals import read_foreign_journal
+    def history_exists(self) -> bool:
+        return self._history.exists()
 
-        return read_foreign_journal(self.conn, self.schema)
+    def find_foreign_histories(self) -> list[ForeignTable]:
+        from persistor.engines.postgres.journals import find_foreign_tables
+
+        return find_foreign_tables(self.conn, self.schema)
+
+    def read_foreign_history(self, found: ForeignTable) -> ForeignHistory:
+        from persistor.engines.postgres.journals import read_foreign_table
+
+        return read_foreign_table(self.conn, self.schema, found)
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         from persistor.engines.postgres.parse import syntax_problems
 
         return syntax_problems(text)
+
+    def dump_schema(self) -> SchemaDump:
+        from persistor.engines.postgres import catalog_dump, pgdump
+
+        version = self.conn.info.server_version
+        try:
+            return pgdump.dump_schema(self._url, version, self.schema, self.own_tables)
+        except pgdump.NoPgDump as exc:  # no pg_dump new enough: persistor's own catalog reader
+            text = catalog_dump.render(self.schema, self.schema_objects())
+            return SchemaDump(text, f"persistor's catalog reader ({exc})")
+
+    def schema_objects(self) -> list[SchemaObject]:
+        from persistor.engines.postgres.inspect import read_objects
+
+        # Another tool's history table (kept after `baseline` adopted it) is
+        # that tool's bookkeeping, not the schema the migrations build.
+        adopted = tuple(t.table for t in self.find_foreign_histories())
+        return read_objects(self.conn, self.schema, (*self.own_tables, *adopted))
+
+    def scratch_database(self) -> AbstractContextManager[str]:
+        from persistor.engines.postgres.scratch import scratch_database
+
+        return scratch_database(self.conn, self._url)

@@ -59,8 +59,8 @@ class HistoryTable:
                 raise UsageError(
                     f"{self._shown()} is not a persistor history table "
                     f"({server_message(exc)}); give --history-table a table of persistor's "
-                    "own, or a new name. To adopt another tool's history (Flyway, DbUp), run "
-                    "`persistor baseline`"
+                    "own, or a new name. To adopt another tool's history (Flyway, DbUp, "
+                    "dbmate, golang-migrate), run `persistor baseline`"
                 ) from None
         return list(map(HistoryRow._make, cur.fetchall()))
 
@@ -90,7 +90,7 @@ class HistoryTable:
             )
 
     def insert(self, row: NewHistoryRow) -> HistoryWrite:
-        """Return the INSERT of one row (installed_by and installed_at are the server's)."""
+        """Return the INSERT of one row (installed_by and installed_at are the server's unless imported)."""
         values = sql.SQL(", ").join(
             [
                 sql.Literal(row.installed_rank),
@@ -99,14 +99,17 @@ class HistoryTable:
                 sql.Literal(row.type),
                 sql.Literal(row.script),
                 sql.Literal(row.checksum),
-                sql.SQL("current_user"),
+                sql.SQL("current_user")
+                if row.installed_by is None
+                else sql.Literal(row.installed_by),
+                sql.SQL("now()") if row.installed_at is None else sql.Literal(row.installed_at),
                 sql.Literal(row.execution_time_ms),
                 sql.Literal(row.success),
             ]
         )
         insert = sql.SQL(
             "INSERT INTO {} (installed_rank, version, description, type, script, checksum, "
-            "installed_by, execution_time_ms, success) VALUES ({})"
+            "installed_by, installed_at, execution_time_ms, success) VALUES ({})"
         ).format(self._name, values)
         return HistoryWrite("INSERT", insert.as_string(self.conn))
 

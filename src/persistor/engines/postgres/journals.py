@@ -1,83 +1,105 @@
-"""Reading other tools' history tables (Flyway, DbUp) so `baseline` can adopt them."""
+"""Finding and reading other tools' history tables (engines/foreign.py) on PostgreSQL."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from persistor.engines.base import ForeignJournal, NewHistoryRow
-from persistor.engines.postgres.catalog import readable_table_exists
+from persistor.engines.foreign import (
+    CANDIDATE_TABLES,
+    TOOL_NAMES,
+    ForeignHistory,
+    ForeignRow,
+    ForeignTable,
+    classify,
+)
+from persistor.engines.postgres.errors import server_message
+from persistor.errors import PrivilegeError
 
-# DbUp records embedded-resource names such as 'Ecliptix.Migrations.V001__Baseline.sql'.
-_DBUP_VERSION_RE = re.compile(r"V([0-9]+(?:[._][0-9]+)*)__(.+?)(?:\.sql)?$", re.IGNORECASE)
+# One catalog query: every candidate table in the schema, with the type of
+# its version column and whether it has golang-migrate's dirty column.
+_FIND = """
+SELECT c.relname,
+       (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped),
+       EXISTS (SELECT 1 FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'dirty' AND NOT a.attisdropped)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)
+ ORDER BY c.relname
+"""
 
 
-def read_foreign_journal(conn: psycopg.Connection[Any], schema: str) -> ForeignJournal | None:
-    """Return Flyway's or DbUp's history rows from the schema, if either table exists."""
-    # Only tables this role may read count: another tool's table it cannot
-    # read is not a history it could adopt.
-    if readable_table_exists(conn, schema, "flyway_schema_history"):
-        return _read_flyway(conn, schema)
-    for table in ("SchemaVersions", "schemaversions"):
-        if readable_table_exists(conn, schema, table):
-            return _read_dbup(conn, schema, table)
-    return None
+def find_foreign_tables(conn: psycopg.Connection[Any], schema: str) -> list[ForeignTable]:
+    """Return the other tools' history tables in the schema."""
+    found = []
+    for table, version_type, has_dirty in conn.execute(_FIND, (schema, list(CANDIDATE_TABLES))):
+        tool = classify(table, version_type, bool(has_dirty))
+        if tool is not None:
+            found.append(ForeignTable(tool, table))
+    return found
 
 
-def _read_flyway(conn: psycopg.Connection[Any], schema: str) -> ForeignJournal:
+def read_foreign_table(
+    conn: psycopg.Connection[Any], schema: str, found: ForeignTable
+) -> ForeignHistory:
+    """Return the rows of one table find_foreign_tables returned; PrivilegeError if denied."""
+    name = sql.Identifier(schema, found.table)
+    try:
+        return _read(conn, name, found)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        shown, user = name.as_string(conn), conn.info.user
+        raise PrivilegeError(
+            f"role {user} may not read {shown}, {TOOL_NAMES[found.tool]}'s history: "
+            f"{server_message(exc)}. Grant it (GRANT SELECT ON {shown} TO {user}, and USAGE "
+            "on its schema), or run baseline as a role that has it"
+        ) from None
+
+
+def _read(
+    conn: psycopg.Connection[Any], name: sql.Identifier, found: ForeignTable
+) -> ForeignHistory:
+    if found.tool == "flyway":
+        return ForeignHistory(found.tool, found.table, _flyway_rows(conn, name))
+    if found.tool == "dbup":
+        return ForeignHistory(found.tool, found.table, _dbup_rows(conn, name))
+    if found.tool == "dbmate":
+        cur = conn.execute(sql.SQL("SELECT version::text FROM {}").format(name))
+        return ForeignHistory(found.tool, found.table, tuple(_version_row(r[0]) for r in cur))
+    cur = conn.execute(sql.SQL("SELECT version::text, dirty FROM {}").format(name))
+    rows = cur.fetchall()
+    return ForeignHistory(
+        found.tool,
+        found.table,
+        tuple(_version_row(r[0]) for r in rows),
+        dirty=any(bool(r[1]) for r in rows),
+    )
+
+
+def _flyway_rows(conn: psycopg.Connection[Any], name: sql.Identifier) -> tuple[ForeignRow, ...]:
     cur = conn.execute(
         sql.SQL(
-            "SELECT version, description, type, script, checksum, execution_time, success "
-            "FROM {} ORDER BY installed_rank"
-        ).format(sql.Identifier(schema, "flyway_schema_history"))
+            "SELECT version, description, type, script, checksum, installed_by, installed_on, "
+            "execution_time, success FROM {} ORDER BY installed_rank"
+        ).format(name)
     )
-    rows: list[NewHistoryRow] = []
-    skipped: list[str] = []
-    for version, description, kind, script, checksum, elapsed, success in cur:
-        if not success or kind not in ("SQL", "BASELINE", "JDBC", "SQL_BASELINE"):
-            skipped.append(f"{script} ({kind}{'' if success else ', failed'})")
-            continue
-        rows.append(
-            NewHistoryRow(
-                installed_rank=len(rows) + 1,
-                version=version,
-                description=description,
-                type="BASELINE" if "BASELINE" in kind else "SQL",
-                script=script,
-                # Flyway's CRC32 cannot be compared with ours; the prefix says so.
-                checksum=f"flyway-crc32:{checksum}" if checksum is not None else None,
-                execution_time_ms=int(elapsed or 0),
-                success=True,
-            )
-        )
-    return ForeignJournal("Flyway", "flyway_schema_history", tuple(rows), tuple(skipped))
+    return tuple(
+        ForeignRow(v, d or "", t, s, c, by, on, int(ms or 0), bool(ok))
+        for v, d, t, s, c, by, on, ms, ok in cur
+    )
 
 
-def _read_dbup(conn: psycopg.Connection[Any], schema: str, table: str) -> ForeignJournal:
-    cur = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table)))
+def _dbup_rows(conn: psycopg.Connection[Any], name: sql.Identifier) -> tuple[ForeignRow, ...]:
+    # DbUp's column names vary in case between its versions and databases.
+    cur = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(name))
     names = [d.name.lower() for d in (cur.description or [])]
-    column = names.index("scriptname")
-    rows: list[NewHistoryRow] = []
-    skipped: list[str] = []
-    for record in cur:
-        script = str(record[column])
-        m = _DBUP_VERSION_RE.search(script.rsplit("/", 1)[-1])
-        if not m:
-            skipped.append(script)
-            continue
-        rows.append(
-            NewHistoryRow(
-                installed_rank=len(rows) + 1,
-                version=m.group(1),
-                description=m.group(2).replace("_", " "),
-                type="SQL",
-                script=script,
-                checksum=None,
-                execution_time_ms=0,
-                success=True,
-            )
-        )
-    return ForeignJournal("DbUp", table, tuple(rows), tuple(skipped))
+    script, applied = names.index("scriptname"), names.index("applied")
+    return tuple(
+        ForeignRow(None, "", "SQL", str(r[script]), None, None, r[applied], 0, True) for r in cur
+    )
+
+
+def _version_row(version: str) -> ForeignRow:
+    return ForeignRow(version, "", "SQL", "", None, None, None, 0, True)

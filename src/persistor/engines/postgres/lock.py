@@ -179,10 +179,15 @@ def advisory_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
 
 
 def _key_match(key: int, alias: str = "") -> str:
-    """Return the pg_locks condition for a granted session advisory lock on one bigint key."""
+    """Return the pg_locks condition for a granted session advisory lock on one bigint key.
+
+    Advisory locks are per database: the same key taken by a migrator of
+    another database on this server is another lock, and pg_locks lists it too.
+    """
     # A bigint key shows as classid (high 32 bits), objid (low 32 bits), objsubid 1.
     return (
         f"{alias}locktype = 'advisory' AND {alias}granted "
+        f"AND {alias}database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         f"AND {alias}classid = {(key >> 32) & 0xFFFFFFFF:d}::oid "
         f"AND {alias}objid = {key & 0xFFFFFFFF:d}::oid AND {alias}objsubid = 1"
     )

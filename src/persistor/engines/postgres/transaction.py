@@ -15,7 +15,7 @@ outer transaction's queued BEGIN (--single-transaction).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import psycopg
@@ -31,11 +31,21 @@ from persistor.errors import ConnectError
 class Outbox:
     """Statements queued on one connection to travel ahead of its next query."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], search_path: Callable[[], sql.Composable]
+    ) -> None:
         self.conn = conn
+        self._search_path = search_path
+        self._path: sql.Composable | None = None
         self.queued: list[str] = []
         self.sends = 0  # queries sent: a queued statement is on the server once this grows
         self.commits = 0  # transactions committed, and statements run outside one
+
+    def search_path(self) -> sql.Composable:
+        """Return the path each script starts from (search_path.py), asked once, when needed."""
+        if self._path is None:
+            self._path = self._search_path()
+        return self._path
 
     def send(self, *statements: str) -> None:
         """Send the queued statements, then these, in one query (one round trip)."""
@@ -59,11 +69,9 @@ class Outbox:
             raise statement_failed(exc, offset) from None
 
 
-def set_search_path(schema: str, scope: Literal["LOCAL", "SESSION"]) -> sql.Composed:
-    """Return the SET that starts a script from the target schema."""
-    return sql.SQL("SET {} search_path TO {}, pg_temp").format(
-        sql.SQL(scope), sql.Identifier(schema)
-    )
+def set_search_path(path: sql.Composable, scope: Literal["LOCAL", "SESSION"]) -> sql.Composed:
+    """Return the SET that starts a script from the session's own path (search_path.py)."""
+    return sql.SQL("SET {} search_path TO {}").format(sql.SQL(scope), path)
 
 
 class PgTransaction(Transaction):
@@ -84,7 +92,7 @@ class PgTransaction(Transaction):
         outbox.queued.append("BEGIN" if depth == 0 else f"SAVEPOINT {self._savepoint}")
 
     def reset_search_path(self) -> None:
-        setting = set_search_path(self._history.schema, "LOCAL")
+        setting = set_search_path(self._outbox.search_path(), "LOCAL")
         self._outbox.queued.append(setting.as_string(self._outbox.conn))
 
     def execute(self, statement: str) -> None:
