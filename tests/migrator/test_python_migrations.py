@@ -221,7 +221,7 @@ def test_python_helpers_and_badly_named_python_files(cli: Any, migrations: Path)
 
 
 def test_python_migration_that_commits_itself_is_stopped(
-    cli: Any, pg_url: str, migrations: Path
+    cli: Any, db_url: str, migrations: Path
 ) -> None:
     write(migrations, "V1__items.sql", CREATE)
     path = write(
@@ -231,7 +231,7 @@ def test_python_migration_that_commits_itself_is_stopped(
         "    conn.execute(\"INSERT INTO items VALUES (1, 'a')\")\n"
         "    conn.commit()\n",
     )
-    result = cli("migrate", "--url", pg_url, "-l", str(migrations))
-    assert result.code == 4
+    result = cli("migrate", "--url", db_url, "-l", str(migrations))
+    assert result.code == 4, result.err
     assert f"migrate() at {path}:1 committed or rolled back the script's transaction" in result.err
-    assert [r[3] for r in history(pg_url)] == ["V1__items.sql"]  # not recorded as applied
+    assert [r[3] for r in history(db_url)] == ["V1__items.sql"]  # not recorded as applied

@@ -277,6 +277,8 @@ class _SqliteTransaction(Transaction):
     def rollback(self) -> None:
         """Undo everything since BEGIN or the savepoint."""
         self.finished = True
+        if not self._conn.in_transaction:
+            return  # a COMMIT not ours (a Python migration's) ended it: nothing is left to undo
         if self._savepoint:
             self._conn.execute(f"ROLLBACK TO {self._savepoint}")
             self._conn.execute(f"RELEASE {self._savepoint}")
