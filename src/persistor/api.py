@@ -24,11 +24,13 @@ from persistor.adopt import refuse_over_foreign
 from persistor.core import planner
 from persistor.core.callbacks import Callbacks
 from persistor.core.planner import Plan
-from persistor.core.scripts import Discovery, ScriptKind, Version
+from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version
+from persistor.core.syntax import parse_all
 from persistor.errors import MigrationError, PersistorError, Problem, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
+    DatabaseInfo,
     Event,
     LocationFormat,
     MigrateResult,
@@ -250,7 +252,7 @@ def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> Ap
         description=f.description,
         script=f.name,
         execution_time_ms=elapsed,
-        sql=script.source.text if with_sql else None,
+        sql=script.shown() if with_sql else None,
     )
 
 
@@ -286,12 +288,20 @@ def _formats(discovery: Discovery) -> tuple[LocationFormat, ...]:
 
 
 def validate(
-    settings: Settings, *, strict: bool = False, on_event: EventCallback | None = None
+    settings: Settings,
+    *,
+    strict: bool = False,
+    offline: bool = False,
+    on_event: EventCallback | None = None,
 ) -> ValidateResult:
     """Run every check of migrate, parse each script offline, lint the pending ones (strict: fail).
 
-    Nothing is changed.
+    Nothing is changed. offline=True needs no database: the file checks (names,
+    includes, placeholders, the PostgreSQL parser, Python migrations' imports)
+    against an empty history, for a pre-commit hook (`persistor lint` has its own).
     """
+    if offline:
+        return _validate_offline(settings, *load_scripts(settings))
     with open_session(settings, on_event) as s:
         discovery, sources = load_scripts(settings, s)
         history = s.engine.read_history()
@@ -305,20 +315,7 @@ def validate(
         lint = _lint_pending(s, plan, not strict, unlinted=False)  # syntax problems: below
         if lint is not None:
             problems += [*lint.problems, *(lint.as_problems() if strict else ())]
-        parsed = 0
-        for f in (
-            *discovery.versioned,
-            *discovery.repeatable,
-            *discovery.baselines,
-            *discovery.callbacks,
-        ):
-            src = sources[f.name]
-            if src.problems:
-                continue
-            for offset, message in s.engine.syntax_problems(src.text):
-                loc = src.locate(src.text.count("\n", 0, offset) + 1)
-                problems.append(Problem("syntax", f.name, f"{loc}: {message}; fix the SQL"))
-            parsed += 1
+        parsed = parse_all(_all_files(discovery), sources, s.engine.syntax_problems, problems)
         if plan.problems or problems:
             raise ValidationError([*plan.problems, *problems])
         if hooks is not None:
@@ -332,6 +329,38 @@ def validate(
             _formats(discovery),
             lint=lint.findings if lint else (),
         )
+
+
+def _all_files(discovery: Discovery) -> tuple[ScriptFile, ...]:
+    return (*discovery.versioned, *discovery.repeatable, *discovery.baselines, *discovery.callbacks)
+
+
+def _validate_offline(
+    settings: Settings, discovery: Discovery, sources: dict[str, ExpandedScript]
+) -> ValidateResult:
+    """Check the files alone, as if the database were empty."""
+    from persistor.urls import mask_url
+
+    sqlite = (settings.url or "").startswith("sqlite:")
+    plan = planner.plan(discovery, sources, [], out_of_order=True)
+    _, problems = _prepare_all(plan, "sqlite" if sqlite else "postgresql", False)
+    parsed = 0
+    if not sqlite:
+        from persistor.engines.postgres.parse import syntax_problems
+
+        parsed = parse_all(_all_files(discovery), sources, syntax_problems, problems)
+    if plan.problems or problems:
+        raise ValidationError([*plan.problems, *problems])
+    database = DatabaseInfo(
+        engine="sqlite" if sqlite else "postgresql",
+        url=mask_url(settings.url) if settings.url else "(offline: no database)",
+        schema=settings.schema or ("main" if sqlite else "public"),
+        history_table=settings.history_table,
+    )
+    warnings = tuple(unused_files(discovery, sources))
+    return ValidateResult(
+        database, len(sources), parsed, warnings, _formats(discovery), offline=True
+    )
 
 
 def check_connection(

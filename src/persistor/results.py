@@ -135,6 +135,7 @@ class ValidateResult(NamedTuple):
     warnings: tuple[Problem, ...] = ()  # .sql files in the locations that never run
     formats: tuple[LocationFormat, ...] = ()
     lint: tuple[Finding, ...] = ()  # hazards in the pending scripts (warnings; --strict fails)
+    offline: bool = False  # checked the files alone, with no database (validate --offline)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON shape of `validate --json`."""
@@ -143,6 +144,7 @@ class ValidateResult(NamedTuple):
             "valid": True,
             "scripts_checked": self.scripts_checked,
             "parsed": self.parsed,
+            "offline": self.offline,
             "warnings": [asdict(p) for p in self.warnings],
             "formats": [f._asdict() for f in self.formats],
             "lint": [f.to_json() for f in self.lint],

@@ -195,6 +195,11 @@ def load_scripts(
     builtins = SessionPlaceholders(session)
     sources: dict[str, ExpandedScript] = {}
     for f in (*discovery.versioned, *discovery.repeatable, *discovery.baselines):
+        if f.is_python:  # no includes or placeholders: the file as it is
+            from persistor.core.python_migrations import python_source
+
+            sources[f.name] = python_source(f.path)
+            continue
         sources[f.name] = expand_file(settings, f, builtins, roots)
     for f in discovery.callbacks:
         sources[f.name] = expand_file(settings, f, builtins, roots)

@@ -115,13 +115,20 @@ cli.add_command(
 @common_options
 @cli.command()
 @click.option("--strict", is_flag=True, help="Fail on lint findings in pending scripts too.")
-def validate(strict: bool) -> None:
-    """Run every check of migrate and parse and lint each script offline; change nothing."""
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check the files alone (names, includes, placeholders, SQL syntax); no database.",
+)
+def validate(strict: bool, offline: bool) -> None:
+    """Run every check of migrate, parse each script and lint the pending ones; change nothing."""
     from persistor import api
     from persistor.cli import render
 
     opts = state()
-    result = api.validate(opts.settings(), strict=strict, on_event=render.event_printer(opts))
+    result = api.validate(
+        opts.settings(), strict=strict, offline=offline, on_event=render.event_printer(opts)
+    )
     _show(result, render.validate)
 
 
@@ -274,6 +281,16 @@ def lint_command(paths: tuple[Path, ...], strict: bool, format_: str | None) -> 
 
 
 register_inspect(cli)  # dump and drift, from cli/inspect.py
+
+
+@common_options  # accepted like on every command, though the script needs none of them
+@cli.command()
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL; the README says where to put it."""
+    from persistor.cli.completion import completion_script
+
+    click.echo(completion_script(shell))
 
 
 class UnexpectedError(PersistorError):

@@ -220,15 +220,22 @@ def _warnings(warnings: tuple[Problem, ...]) -> None:
 
 def validate(opts: CliState, result: ValidateResult) -> None:
     """Render a clean validation."""
-    if not opts.quiet:
-        # Lint findings and unused files were shown as warnings: not "no problems".
-        warned = len(result.warnings) + len(result.lint)
-        verdict = f"{warned} warning(s), no errors" if warned else "no problems"
-        _out().print(
-            f"{_database_line(result.database)}\n{_formats_line(result.formats)}\n"
-            f"Valid: {result.scripts_checked} script(s) checked, "
-            f"{result.parsed} parsed offline; {verdict}."
-        )
+    if opts.quiet:
+        _warnings(result.warnings)
+        return
+    # Lint findings and unused files were shown as warnings: not "no problems".
+    warned = len(result.warnings) + len(result.lint)
+    verdict = f"{warned} warning(s), no errors" if warned else "no problems"
+    summary = (
+        f"Valid: {result.scripts_checked} script(s) checked, "
+        f"{result.parsed} parsed offline; {verdict}."
+    )
+    if result.offline:  # no database was asked: the files alone, as if it were empty
+        where = "(offline: the files alone, no database)"
+        _out().print(f"{_formats_line(result.formats)}\n{summary} {where}")
+    else:
+        db = _database_line(result.database)
+        _out().print(f"{db}\n{_formats_line(result.formats)}\n{summary}")
     _warnings(result.warnings)
 
 

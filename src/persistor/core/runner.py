@@ -23,6 +23,7 @@ from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRo
 from persistor.errors import MigrationError, Problem, SourceLocation
 
 if TYPE_CHECKING:
+    from persistor.core.python_migrations import PythonMigration
     from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
@@ -38,6 +39,11 @@ class PreparedScript:
     transactional: bool
     start: int = 0  # statements already run by an earlier, failed attempt
     replaces: int | None = None  # rank of that attempt's failed history row
+    python: PythonMigration | None = None  # a Python migration: its migrate(conn), no statements
+
+    def shown(self) -> str:
+        """Return what a dry run shows: the SQL, or the Python call it would make."""
+        return self.python.describe() if self.python is not None else self.source.text
 
 
 def prepare(
@@ -54,6 +60,8 @@ def prepare(
 
 
 def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> PreparedScript | Problem:
+    if file.is_python:
+        return _prepare_python(file, source)
     # Loaded here, not at import: a migrate with nothing to do never splits.
     from persistor.core.no_transaction import needs_no_transaction
     from persistor.core.splitter import SplitError, split_statements
@@ -84,6 +92,17 @@ def _prepare(file: ScriptFile, source: ExpandedScript, dialect: str) -> Prepared
             "statement by statement",
         )
     return PreparedScript(file, source, statements, transactional=True)
+
+
+def _prepare_python(file: ScriptFile, source: ExpandedScript) -> PreparedScript | Problem:
+    # Importing runs the module's top level: done when the script is planned
+    # to run (migrate, --dry-run, validate), so a broken one stops the run first.
+    from persistor.core.python_migrations import load
+
+    loaded = load(file, source)
+    if isinstance(loaded, Problem):
+        return loaded
+    return PreparedScript(file, source, (), loaded.transactional, python=loaded)
 
 
 def _prepare_sqlite(
@@ -191,6 +210,8 @@ def run_script(
     hooks are the scripts run just before and just after it, in its transaction
     (Flyway's beforeEachMigrate / afterEachMigrate callbacks), never recorded.
     """
+    if script.python is not None:
+        return _run_python(engine, script, script.python, rank, hooks)
     if not script.transactional:
         return _run_outside_transaction(engine, script, rank, hooks)
     started = time.perf_counter()
@@ -238,6 +259,46 @@ def _run_outside_transaction(
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
     for hook in hooks[1]:
         execute_statements(engine.execute, hook)
+    elapsed = _ms_since(started)
+    with engine.transaction() as tx:
+        tx.delete_history([rank])
+        tx.insert_history(_row(script, rank, elapsed, True))
+        tx.commit()
+    return elapsed
+
+
+def _run_python(
+    engine: Engine,
+    script: PreparedScript,
+    python: PythonMigration,
+    rank: int,
+    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]] = ((), ()),
+) -> int:
+    """Call a Python migration's migrate(conn) and record it, in its transaction unless it opted out.
+
+    Outside a transaction the row is written as failed first, as for a
+    no-transaction SQL script, so a failure or a kill midway leaves a failed
+    row that stops later runs until `repair`.
+    """
+    started = time.perf_counter()
+    if script.transactional:
+        with engine.transaction() as tx:
+            tx.reset_search_path()
+            for hook in hooks[0]:
+                execute_statements(tx.execute, hook)
+            python.call(tx.connection())
+            for hook in hooks[1]:
+                execute_statements(tx.execute, hook)
+            elapsed = _ms_since(started)
+            tx.insert_history(_row(script, rank, elapsed, True))
+            with committing(script.file.name, lambda: "Nothing of this script was applied"):
+                tx.commit()
+        return elapsed
+    engine.reset_search_path()
+    with engine.transaction() as tx:
+        tx.insert_history(_row(script, rank, 0, False))
+        tx.commit()
+    python.call(engine.connection())
     elapsed = _ms_since(started)
     with engine.transaction() as tx:
         tx.delete_history([rank])

@@ -94,6 +94,9 @@ _REPEATABLE_RE = re.compile(r"R__(?P<desc>.*[^_].*)\.sql")
 # Names that were probably meant as migrations: a V/R/U prefix in any case
 # followed by a digit or an underscore.
 _ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.sql", re.IGNORECASE)
+# Python migrations: versioned and repeatable only (an undo stays SQL).
+_PYTHON_RE = re.compile(r"(?:V(?P<version>[0-9]+(?:[._][0-9]+)*)|R)__(?P<desc>.*[^_].*)\.py")
+_PYTHON_ATTEMPT_RE = re.compile(r"[VvRrUu](\d|_).*\.py", re.IGNORECASE)
 
 
 class ScriptFile(NamedTuple):
@@ -112,6 +115,11 @@ class ScriptFile(NamedTuple):
         if self.version is not None:
             return (0, self.version.parts, self.name)
         return (1, (), self.description)
+
+    @property
+    def is_python(self) -> bool:
+        """Whether this is a Python migration (V…__name.py, R__name.py) rather than SQL."""
+        return self.path.endswith(".py")
 
 
 class Discovery(NamedTuple):
@@ -136,6 +144,8 @@ def describe(raw: str) -> str:
 def parse_name(path: str, name: str) -> ScriptFile | Problem | None:
     """Read one file name: a script, a naming problem, or None for a non-migration file."""
     base = name.rsplit("/", 1)[-1]
+    if base.endswith(".py"):
+        return _parse_python_name(path, name, base)
     m = _VERSIONED_RE.fullmatch(base)
     if m:
         kind = _KINDS[m["kind"]]  # (a dict: ScriptKind("V") costs more, 10,000 times)
@@ -146,6 +156,24 @@ def parse_name(path: str, name: str) -> ScriptFile | Problem | None:
         return ScriptFile(ScriptKind.REPEATABLE, None, describe(m["desc"]), path, name)
     if _ATTEMPT_RE.fullmatch(base):
         return Problem("bad_name", name, _naming_advice(base))
+    return None
+
+
+def _parse_python_name(path: str, name: str, base: str) -> ScriptFile | Problem | None:
+    """Read a .py name: a Python migration, a naming problem, or None for a helper module."""
+    m = _PYTHON_RE.fullmatch(base)
+    if m:
+        version = Version.parse(m["version"]) if m["version"] else None
+        kind = ScriptKind.VERSIONED if version is not None else ScriptKind.REPEATABLE
+        return ScriptFile(kind, version, describe(m["desc"]), path, name)
+    if _PYTHON_ATTEMPT_RE.fullmatch(base):
+        return Problem(
+            "bad_name",
+            name,
+            "looks like a Python migration but does not match V<version>__<name>.py or "
+            "R__<name>.py (undo scripts stay SQL); rename it, or "
+            "move it out of the migration locations",
+        )
     return None
 
 
@@ -326,12 +354,15 @@ def _duplicate(one: ScriptFile, other: ScriptFile) -> Problem:
     )
 
 
+_SUFFIXES = (".sql", ".py")  # SQL scripts and Python migrations
+
+
 def _sql_files(location: Path) -> Iterable[str]:
     # os.walk is much faster than Path.rglob for thousands of files; sorted so
     # discovery is the same on every filesystem.
     found: list[str] = []
     for folder, dirs, files in os.walk(location):
         dirs.sort()
-        found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(".sql"))
+        found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(_SUFFIXES))
     found.sort()
     return found

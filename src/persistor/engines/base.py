@@ -135,6 +135,13 @@ class Transaction(abc.ABC):
         """Append a history row."""
 
     @abc.abstractmethod
+    def connection(self) -> object:
+        """Return the driver's connection, inside this transaction (a Python migration's `conn`).
+
+        What the caller runs on it commits or rolls back with this transaction.
+        """
+
+    @abc.abstractmethod
     def delete_history(self, ranks: Sequence[int]) -> None:
         """Delete history rows by rank."""
 
@@ -212,6 +219,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def execute(self, statement: str) -> None:
         """Run one statement on its own, committed at once; raise StatementFailed."""
+
+    @abc.abstractmethod
+    def connection(self) -> object:
+        """Return the driver's connection, outside any transaction (TRANSACTION = False)."""
 
     @abc.abstractmethod
     def record_progress(self, rank: int, checksum: str) -> None:

@@ -182,6 +182,9 @@ class SqliteEngine(Engine):
     def execute(self, statement: str) -> None:
         _execute(self.conn, statement)
 
+    def connection(self) -> sqlite3.Connection:
+        return self.conn
+
     def record_progress(self, rank: int, checksum: str) -> None:
         _update_checksum(self.conn, self._table, rank, checksum)
 
@@ -234,6 +237,9 @@ class _SqliteTransaction(Transaction):
     def execute(self, statement: str) -> None:
         _execute(self._conn, statement)
 
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
     def insert_history(self, row: NewHistoryRow) -> None:
         self._conn.execute(
             f"INSERT INTO {self._table} (installed_rank, version, description, type, script, "
@@ -271,6 +277,8 @@ class _SqliteTransaction(Transaction):
     def rollback(self) -> None:
         """Undo everything since BEGIN or the savepoint."""
         self.finished = True
+        if not self._conn.in_transaction:
+            return  # a COMMIT not ours (a Python migration's) ended it: nothing is left to undo
         if self._savepoint:
             self._conn.execute(f"ROLLBACK TO {self._savepoint}")
             self._conn.execute(f"RELEASE {self._savepoint}")

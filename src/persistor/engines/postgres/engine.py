@@ -214,6 +214,10 @@ class PostgresEngine(Engine):
         self._outbox.run(statement, self._fence)
         self._outbox.commits += 1
 
+    def connection(self) -> psycopg.Connection[Any]:
+        self._outbox.commits += 1  # what the caller runs commits as it goes
+        return self.conn
+
     def record_progress(self, rank: int, checksum: str) -> None:
         write = self._history.update_checksum(rank, checksum)
         try:

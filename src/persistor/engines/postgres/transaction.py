@@ -98,6 +98,15 @@ class PgTransaction(Transaction):
     def execute(self, statement: str) -> None:
         self._outbox.run(statement, self._fence)
 
+    def connection(self) -> psycopg.Connection[Any]:
+        """Send the queued BEGIN (and SET LOCAL) first, so what the caller runs is inside."""
+        if self._outbox.queued:
+            try:
+                self._outbox.send()
+            except psycopg.Error as exc:
+                raise statement_failed(exc) from None
+        return self._outbox.conn
+
     def insert_history(self, row: NewHistoryRow) -> None:
         self._writes.append(self._history.insert(row))
 
