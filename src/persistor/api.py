@@ -148,8 +148,13 @@ def _apply_pending(
     )
     if not prepared:
         return MigrateResult(s.database, (), plan.current_version)
+    from persistor.core.retry import LockRetry
     from persistor.core.runner import run_script
 
+    # Under --single-transaction, earlier scripts' locks would be held through
+    # every pause: no retry there, only the blocker named.
+    retries = 0 if single_transaction else s.settings.lock_retries
+    retry = LockRetry(retries, s.settings.lock_retry_max_delay_s, s.on_event)
     rank = max((r.installed_rank for r in history), default=0)
     total = len(prepared)
 
@@ -158,7 +163,7 @@ def _apply_pending(
         for n, script in enumerate(prepared, start=1):
             s.on_event(Event("start", script.file.name, n - 1, total))
             rank += 1
-            elapsed = run_script(s.engine, script, rank)
+            elapsed = run_script(s.engine, script, rank, retry)
             applied.append(_applied(script, elapsed))
             s.on_event(Event("applied", script.file.name, n, total))
 

@@ -221,10 +221,10 @@ class StopEmbeddedResult(NamedTuple):
 class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
-    kind: Literal["wait", "start", "applied"]
-    message: str  # whom we wait for, or the script's name
-    done: int = 0
-    total: int = 0
+    kind: Literal["wait", "start", "applied", "retry"]
+    message: str  # whom we wait for, the script's name, or what a retry waited for
+    done: int = 0  # retry: which retry this is
+    total: int = 0  # retry: how many are allowed
 
 
 def as_json(result: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from persistor.engines.base import Engine, HistoryRow, HistoryType, NewHistoryRo
 from persistor.errors import MigrationError, Problem, SourceLocation
 
 if TYPE_CHECKING:
+    from persistor.core.retry import LockRetry
     from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
@@ -168,7 +169,7 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     loc: SourceLocation = script.source.locate(line)
     message = f"{script.file.name} failed at {loc}: {_server_says(exc)}"
     if script.transactional:
-        message += "\nNothing of this script was applied; fix it and run migrate again."
+        message += f"\n{NOTHING_KEPT}; fix it and run migrate again."
     return MigrationError(
         message,
         script=script.file.name,
@@ -178,10 +179,30 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     )
 
 
-def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
-    """Apply one script and record it; return its execution time in milliseconds."""
+NOTHING_KEPT = "Nothing of this script was applied"
+EARLIER_KEPT = "The statements before it stay applied, and the next migrate resumes at this one"
+
+
+def run_script(
+    engine: Engine, script: PreparedScript, rank: int, retry: LockRetry | None = None
+) -> int:
+    """Apply one script and record it; return its execution time in milliseconds.
+
+    With `retry`, a script that gave up waiting for a lock is tried again
+    whole (a no-transaction script: the statement that gave up).
+    """
     if not script.transactional:
-        return _run_outside_transaction(engine, script, rank)
+        return _run_outside_transaction(engine, script, rank, retry)
+    if retry is None:
+        return _run_in_transaction(engine, script, rank)
+    from persistor.core.retry import with_lock_retries
+
+    return with_lock_retries(
+        engine, retry, lambda: _run_in_transaction(engine, script, rank), NOTHING_KEPT
+    )
+
+
+def _run_in_transaction(engine: Engine, script: PreparedScript, rank: int) -> int:
     started = time.perf_counter()
     with engine.transaction() as tx:  # PostgreSQL: BEGIN goes with the first statement
         tx.reset_search_path()
@@ -189,12 +210,14 @@ def run_script(engine: Engine, script: PreparedScript, rank: int) -> int:
             _execute(tx.execute, script, stmt)
         elapsed = _ms_since(started)
         tx.insert_history(_row(script, rank, elapsed, True))
-        with committing(script.file.name, lambda: "Nothing of this script was applied"):
+        with committing(script.file.name, lambda: NOTHING_KEPT):
             tx.commit()  # PostgreSQL: the history row, the lock's fence and COMMIT at once
     return elapsed
 
 
-def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) -> int:
+def _run_outside_transaction(
+    engine: Engine, script: PreparedScript, rank: int, retry: LockRetry | None
+) -> int:
     """Run a no-transaction script statement by statement, recording progress as it goes.
 
     A row with success = false and the count of completed statements is
@@ -211,8 +234,7 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
         tx.commit()
     for index in range(script.start, len(script.statements)):
         stmt = script.statements[index]
-        engine.check_lock()
-        _execute(engine.execute, script, stmt)
+        _execute_outside(engine, script, stmt, retry)
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
     elapsed = _ms_since(started)
     with engine.transaction() as tx:
@@ -220,6 +242,22 @@ def _run_outside_transaction(engine: Engine, script: PreparedScript, rank: int) 
         tx.insert_history(_row(script, rank, elapsed, True))
         tx.commit()
     return elapsed
+
+
+def _execute_outside(
+    engine: Engine, script: PreparedScript, stmt: Statement, retry: LockRetry | None
+) -> None:
+    """Run one statement of a no-transaction script, again after a lock timeout with `retry`."""
+
+    def attempt() -> None:
+        engine.check_lock()
+        _execute(engine.execute, script, stmt)
+
+    if retry is None:
+        return attempt()
+    from persistor.core.retry import with_lock_retries
+
+    return with_lock_retries(engine, retry, attempt, EARLIER_KEPT)
 
 
 def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:
