@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from persistor import api
+from persistor.core.retry import pause
 from persistor.errors import MigrationError, UsageError
 from persistor.results import Event
 from persistor.settings import Settings, load_settings
@@ -72,12 +73,13 @@ def migrate(settings: Settings, **changes: Any) -> tuple[list[Event], Any]:
     return [e for e in events if e.kind == "retry"], result
 
 
+@pytest.mark.parametrize("lock_mode", ["session", "table"])
 def test_a_blocked_script_is_retried_naming_the_blocker_and_completes_once_it_lets_go(
-    table_t: Settings, holder: Holder, migrations: Path
+    table_t: Settings, holder: Holder, migrations: Path, lock_mode: str
 ) -> None:
     write(migrations, "V2__alter.sql", "ALTER TABLE t ADD COLUMN v int;")
     holder.release_after(1.0)
-    retries, result = migrate(table_t, lock_retries=30)
+    retries, result = migrate(table_t, lock_retries=30, lock_mode=lock_mode)
     assert [a.script for a in result.applied] == ["V2__alter.sql"]
     assert columns(table_t.url or "") == ["id", "v"]
     assert retries, "the script never waited"
@@ -177,6 +179,13 @@ def test_lock_timeout_0_waits_for_the_lock_as_long_as_it_takes(
     retries, result = migrate(table_t, lock_timeout_ms=0, lock_retries=0)
     assert time.monotonic() - started >= 1.1
     assert retries == [] and [a.script for a in result.applied] == ["V2__alter.sql"]
+
+
+def test_the_pause_before_a_retry_doubles_up_to_its_cap_and_is_drawn_below_it() -> None:
+    highest = [pause(n, 3.0, lambda low, high: high) for n in range(1, 7)]
+    assert highest == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    assert pause(1000, 60.0, lambda low, high: high) == 60.0
+    assert pause(4, 60.0, lambda low, high: low) == 0.0  # full jitter: anywhere from 0
 
 
 SEEN = (
