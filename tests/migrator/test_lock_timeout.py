@@ -130,6 +130,23 @@ def test_json_error_of_spent_retries_carries_the_sqlstate(
     assert f"pid {holder.pid}" in error["message"]
 
 
+def test_single_transaction_is_not_retried_but_names_the_blocker(
+    table_t: Settings, holder: Holder, migrations: Path
+) -> None:
+    # A retry would keep the run's earlier locks (here on u) through every pause.
+    write(migrations, "V2__u.sql", "CREATE TABLE u (id int);")
+    write(migrations, "V3__alter.sql", "ALTER TABLE t ADD COLUMN v int;")
+    events: list[Event] = []
+    with pytest.raises(MigrationError) as info:
+        api.migrate(table_t, single_transaction=True, on_event=events.append)
+    assert [e for e in events if e.kind == "retry"] == []
+    assert ": it could not get a lock (canceling statement due to lock timeout, SQLSTATE " in str(
+        info.value
+    )
+    assert f"1 try over 0 s; the last one was blocked by pid {holder.pid} (" in str(info.value)
+    assert [r[3] for r in history(table_t.url or "")] == ["V1__t.sql"]
+
+
 def test_a_no_transaction_script_retries_only_the_statement_that_gave_up(
     table_t: Settings, holder: Holder, migrations: Path
 ) -> None:

@@ -64,7 +64,12 @@ def with_lock_retries(engine: Engine, retry: LockRetry, attempt: Callable[[], T]
             tried += 1
             delay = pause(tried, retry.max_delay, random.uniform)
             retry.on_event(
-                Event("retry", _retrying(exc, blocker, tried, delay), tried, retry.retries)
+                Event(
+                    "retry",
+                    _retrying(exc, blocker, tried, retry.retries, delay),
+                    tried,
+                    retry.retries,
+                )
             )
             retry.sleep(delay)
 
@@ -79,11 +84,17 @@ def _blocked_by(blocker: Blocker | None) -> str:
     return f"by {blocker}"
 
 
-def _retrying(exc: MigrationError, blocker: Blocker | None, tried: int, delay: float) -> str:
+def _retrying(
+    exc: MigrationError, blocker: Blocker | None, tried: int, retries: int, delay: float
+) -> str:
     return (
         f"{_where(exc)}: gave up waiting for a lock, blocked {_blocked_by(blocker)}; "
-        f"retry {tried} in {delay:.1f} s"
+        f"retry {tried} of {retries} in {delay:.1f} s"
     )
+
+
+def _tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
 
 
 def _spent(
@@ -92,7 +103,7 @@ def _spent(
     message = (
         f"{exc.script} failed at {_where(exc)}: it could not get a lock "
         f"({exc.server_message or 'lock not available'}, SQLSTATE {exc.sqlstate}), "
-        f"{tried + 1} tries over {elapsed:.0f} s; the last one was blocked {_blocked_by(blocker)}."
+        f"{_tries(tried + 1)} over {elapsed:.0f} s; the last one was blocked {_blocked_by(blocker)}."
         f"\n{kept}. End that session's transaction or wait for it, or raise lock_retries "
         "or lock_retry_max_delay_s, then run migrate again."
     )
