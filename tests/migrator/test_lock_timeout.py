@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from persistor import api
+from persistor.core.no_transaction import blocks_no_traffic
 from persistor.core.retry import pause
 from persistor.errors import MigrationError, UsageError
 from persistor.results import Event
@@ -279,3 +280,52 @@ def test_bad_timeout_on_the_command_line_exits_2(cli: Any) -> None:
     shown = cli("migrate", "--url", "sqlite:///x.db", "--lock-retries", "-2")
     assert shown.code == 2
     assert "lock_retries must be between 0 and 1000, got '-2'" in shown.err
+
+
+def test_create_index_concurrently_waits_instead_of_leaving_an_invalid_index(
+    table_t: Settings, migrations: Path
+) -> None:
+    url = table_t.url or ""
+    writer = psycopg.connect(url)
+    writer.execute("INSERT INTO t VALUES (1)")  # CIC waits for open writers to finish
+    timer = threading.Timer(1.0, writer.rollback)
+    timer.start()
+    write(
+        migrations,
+        "V2__index.sql",
+        "-- persistor:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
+        "CREATE TABLE after_index AS SELECT current_setting('lock_timeout') AS lock_timeout;\n",
+    )
+    started = time.monotonic()
+    try:
+        retries, result = migrate(table_t, lock_retries=0)
+    finally:
+        timer.join()
+        writer.close()
+    assert retries == [] and [a.script for a in result.applied] == ["V2__index.sql"]
+    with psycopg.connect(url) as conn:
+        valid = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_id'::regclass")
+        assert valid.fetchone() == (True,)
+        # the statements after it have their lock timeout again
+        assert conn.execute("SELECT * FROM after_index").fetchone() == ("200ms",)
+    assert time.monotonic() - started >= 0.9  # it waited for the writer, past 200 ms
+
+
+@pytest.mark.parametrize(
+    ("statement", "waits"),
+    [
+        ("CREATE INDEX CONCURRENTLY i ON t (id)", True),
+        ("create unique index concurrently if not exists i on t (id)", True),
+        ("DROP INDEX CONCURRENTLY i", True),
+        ("REINDEX (CONCURRENTLY) TABLE t", True),
+        ("REINDEX INDEX CONCURRENTLY i", True),
+        ("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY", True),
+        ("REINDEX SCHEMA s", False),
+        ("VACUUM t", False),
+        ("CREATE INDEX i ON t (id)", False),
+        ("ALTER TABLE t ADD COLUMN concurrently int", False),
+        ("-- CREATE INDEX CONCURRENTLY\nALTER TABLE t ADD COLUMN v int", False),
+    ],
+)
+def test_which_statements_wait_for_locks_without_a_timeout(statement: str, waits: bool) -> None:
+    assert blocks_no_traffic(statement) is waits

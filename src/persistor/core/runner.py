@@ -249,10 +249,15 @@ def _execute_outside(
 ) -> None:
     """Run one statement of a no-transaction script, again after a lock timeout with `retry`."""
 
+    from persistor.core.no_transaction import blocks_no_traffic
+
     def attempt() -> None:
         engine.check_lock()
         _execute(engine.execute, script, stmt)
 
+    if blocks_no_traffic(stmt.text):  # it may wait: giving up would leave an INVALID index
+        with engine.without_lock_timeout():
+            return attempt()
     if retry is None:
         return attempt()
     from persistor.core.retry import with_lock_retries

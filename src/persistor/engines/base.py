@@ -7,6 +7,7 @@ imports a driver. An engine swaps SQL and a few hooks, not logic.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -231,6 +232,10 @@ class Engine(abc.ABC):
     def last_blocker(self) -> Blocker | None:
         """Return who blocked the last statement that waited for a lock, if it was seen."""
         return None
+
+    def without_lock_timeout(self) -> AbstractContextManager[None]:
+        """Let the statements run inside wait for locks as long as it takes (no lock timeout)."""
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def read_history(self) -> list[HistoryRow]:

@@ -203,6 +203,20 @@ class PostgresEngine(Engine):
         watch = self._outbox.watch
         return None if watch is None else watch.seen
 
+    @contextmanager
+    def without_lock_timeout(self) -> Iterator[None]:
+        # Outside a transaction only the session lock mode set one (reset_search_path).
+        if not self._timeouts[0] or self.lock_mode == "table":
+            yield
+            return
+        self._outbox.send("SET lock_timeout = 0")
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self._outbox.send(f"SET lock_timeout = {self._timeouts[0]:d}")
+
     def read_history(self) -> list[HistoryRow]:
         return self._history.read()
 
