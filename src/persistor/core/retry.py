@@ -80,7 +80,8 @@ def _where(exc: MigrationError) -> str:
 
 def _blocked_by(blocker: Blocker | None) -> str:
     if blocker is None:
-        return "by a session that was not seen (it let go before it could be asked)"
+        # Gone before the watcher asked, or the pid was a pooler's (PgBouncer).
+        return "by a session persistor could not identify (it let go before it was asked)"
     return f"by {blocker}"
 
 
