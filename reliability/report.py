@@ -278,6 +278,12 @@ def write_doc(res: dict[str, Any], path: Path) -> None:
     findings = Path(__file__).with_name("FINDINGS.md")
     body = findings.read_text() if findings.exists() else "(none)"
     text = text.replace("FINDINGS_PLACEHOLDER", body.strip())
+    # The live-traffic figures come from their own script (reliability/live_traffic.py).
+    live = Path(__file__).with_name("LIVE_TRAFFIC.md")
+    if live.exists():
+        from reliability.live_traffic import insert_section
+
+        text = insert_section(text, live.read_text())
     # The bad-input catalogue is written by hand, not measured: appended as is.
     catalogue = Path(__file__).with_name("BAD_INPUT.md")
     if catalogue.exists():

@@ -222,8 +222,13 @@ def _run_all(
     hooks: Callbacks,
 ) -> None:
     """Run the prepared scripts in order, each with its history row (all in one with the flag)."""
+    from persistor.core.retry import LockRetry
     from persistor.core.runner import run_script
 
+    # Under --single-transaction, earlier scripts' locks would be held through
+    # every pause: no retry there, only the blocker named.
+    retries = 0 if single_transaction else s.settings.lock_retries
+    retry = LockRetry(retries, s.settings.lock_retry_max_delay_s, s.on_event)
     rank = max((r.installed_rank for r in history), default=0)
     total = len(prepared)
 
@@ -232,7 +237,7 @@ def _run_all(
         for n, script in enumerate(prepared, start=1):
             s.on_event(Event("start", script.file.name, n - 1, total))
             rank += 1
-            elapsed = run_script(s.engine, script, rank, hooks.each)
+            elapsed = run_script(s.engine, script, rank, hooks.each, retry)
             applied.append(_applied(script, elapsed))
             s.on_event(Event("applied", script.file.name, n, total))
 

@@ -249,10 +249,10 @@ class StopEmbeddedResult(NamedTuple):
 class Event(NamedTuple):
     """Progress the library reports while it works (the CLI decides how to show it)."""
 
-    kind: Literal["wait", "start", "applied", "warning"]
-    message: str  # whom we wait for, the script's name, or the warning (lint)
-    done: int = 0
-    total: int = 0
+    kind: Literal["wait", "start", "applied", "warning", "retry"]
+    message: str  # whom we wait for, the script's name, the warning (lint), or what a retry waited for
+    done: int = 0  # retry: which retry this is
+    total: int = 0  # retry: how many are allowed
 
 
 def as_json(result: Any) -> dict[str, Any]:

@@ -101,6 +101,8 @@ def open_session(
         lock_mode=settings.lock_mode,
         lock_lease=settings.lock_lease,
         create=create,
+        lock_timeout_ms=settings.lock_timeout_ms,
+        statement_timeout_ms=settings.statement_timeout_ms,
     )
     try:
         info = DatabaseInfo(

@@ -36,6 +36,10 @@ class Settings:
     history_table: str = default_of("history_table")
     placeholders: Mapping[str, str] = default_of("placeholders")
     lock_timeout: float = default_of("lock_timeout")
+    lock_timeout_ms: int = default_of("lock_timeout_ms")  # per statement, unlike lock_timeout
+    statement_timeout_ms: int = default_of("statement_timeout_ms")
+    lock_retries: int = default_of("lock_retries")
+    lock_retry_max_delay_s: float = default_of("lock_retry_max_delay_s")
     lock_mode: str = default_of("lock_mode")
     lock_lease: float = default_of("lock_lease")  # table lock mode: how long a dead holder blocks
     connect_timeout: int = default_of("connect_timeout")
@@ -179,4 +183,17 @@ def load_settings(
             values[setting.key] = value
     values["placeholders"] = placeholders
     values["locations_configured"] = "locations" in values
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_timeouts(settings)
+    return settings
+
+
+def _check_timeouts(settings: Settings) -> None:
+    """Refuse a statement timeout that would fire before the lock timeout it is meant to outlast."""
+    lock_ms, statement_ms = settings.lock_timeout_ms, settings.statement_timeout_ms
+    if statement_ms and lock_ms and lock_ms >= statement_ms:
+        raise UsageError(
+            f"lock_timeout_ms ({lock_ms}) must be below statement_timeout_ms ({statement_ms}): "
+            "otherwise the statement timeout cancels a statement waiting for a lock first, and "
+            "that is not retried; lower lock_timeout_ms or raise statement_timeout_ms"
+        )

@@ -75,6 +75,35 @@ def _file(value: Any) -> str:
     return str(value).strip()
 
 
+def _whole(value: Any, low: int, high: int, problem: str) -> int:
+    """Read a whole number in [low, high]; `problem` says what is wanted when it is not one."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(problem)
+    try:
+        number = int(value) if isinstance(value, int | float) else int(str(value).strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if not low <= number <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    return number
+
+
+def _milliseconds(value: Any) -> int:
+    # PostgreSQL's largest timeout is 2^31 - 1 ms.
+    return _whole(value, 0, 2_147_483_647, "must be a whole number of milliseconds (0 = off)")
+
+
+def _count(value: Any) -> int:
+    return _whole(value, 0, 1000, "must be a whole number (0 = no retry)")
+
+
+def _delay(value: Any) -> float:
+    delay = _seconds(value)
+    if delay == math.inf:
+        raise ValueError("must be a finite number of seconds")
+    return delay
+
+
 def _lease(value: Any) -> float:
     lease = _seconds(value)
     # The heartbeat renews it every third; under a second that races the renewal itself.
@@ -212,6 +241,55 @@ TABLE: tuple[Setting, ...] = (
         flags=("--lock-timeout",),
         env=("PERSISTOR_LOCK_TIMEOUT",),
         metavar="SECONDS",
+    ),
+    Setting(
+        "lock_timeout_ms",
+        "statement lock timeout (ms)",
+        _milliseconds,
+        "PostgreSQL: how long each migration statement may wait for a table or row lock "
+        "before it gives up and is retried (lock_timeout; 0 = wait for ever)",
+        "2000",
+        default=2000,
+        flags=("--lock-timeout-ms",),
+        env=("PERSISTOR_LOCK_TIMEOUT_MS",),
+        metavar="MS",
+    ),
+    Setting(
+        "statement_timeout_ms",
+        "statement timeout (ms)",
+        _milliseconds,
+        "PostgreSQL: how long each migration statement may run before it is cancelled "
+        "(statement_timeout; 0 = no limit)",
+        "off",
+        default=0,
+        flags=("--statement-timeout-ms",),
+        env=("PERSISTOR_STATEMENT_TIMEOUT_MS",),
+        metavar="MS",
+    ),
+    Setting(
+        "lock_retries",
+        "retries after a lock timeout",
+        _count,
+        "How many times a script (a no-transaction script: its statement) that hit the "
+        "statement lock timeout is tried again",
+        "10",
+        default=10,
+        flags=("--lock-retries",),
+        env=("PERSISTOR_LOCK_RETRIES",),
+        metavar="N",
+        command="migrate",
+    ),
+    Setting(
+        "lock_retry_max_delay_s",
+        "longest pause between retries (s)",
+        _delay,
+        "Cap of the pause before a retry (exponential backoff with full jitter)",
+        "60",
+        default=60.0,
+        flags=("--lock-retry-max-delay",),
+        env=("PERSISTOR_LOCK_RETRY_MAX_DELAY",),
+        metavar="SECONDS",
+        command="migrate",
     ),
     Setting(
         "lock_mode",

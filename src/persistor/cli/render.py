@@ -93,11 +93,14 @@ def _database_line(db: DatabaseInfo) -> str:
 
 
 def event_printer(opts: CliState) -> Callable[[Event], None]:
-    """Return a callback that shows waits and warnings (lint) on stderr (-v logs the rest)."""
+    """Return a callback that shows waits, retries and warnings (lint) on stderr.
+
+    -v logs the rest.
+    """
     console = _err()
 
     def show(event: Event) -> None:
-        if event.kind == "wait" and not opts.quiet:
+        if event.kind in ("wait", "retry") and not opts.quiet:
             console.print(event.message)
         elif event.kind == "warning" and not opts.quiet:
             console.print(console.style(event.message, "yellow"))

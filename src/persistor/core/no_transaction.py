@@ -11,7 +11,7 @@ from itertools import islice
 
 from persistor.core.splitter import Token, pg_tokens
 
-__all__ = ["first_keyword", "needs_no_transaction"]
+__all__ = ["blocks_no_traffic", "first_keyword", "needs_no_transaction"]
 
 
 def _word(tokens: list[Token], k: int) -> str | None:
@@ -80,6 +80,21 @@ def _find_with_options(tokens: list[Token], k: int) -> dict[str, str | None]:
 def first_keyword(statement: str) -> str | None:
     """Return the first word of ``statement`` in lower case, skipping comments."""
     return _word(list(islice(pg_tokens(statement), 1)), 0)
+
+
+def blocks_no_traffic(statement: str) -> bool:
+    """Whether ``statement`` is a CONCURRENTLY index or partition change run outside a transaction.
+
+    ``CREATE INDEX``, ``DROP INDEX``, ``REINDEX`` and ``ALTER TABLE … DETACH
+    PARTITION`` with ``CONCURRENTLY`` wait for other transactions without
+    holding up the application's reads and writes, and one that gives up
+    half way leaves an INVALID index (or a pending detach) behind that a retry
+    cannot build over: such a statement is better left to wait.
+    """
+    tokens = list(islice(pg_tokens(statement), 64))
+    if _word(tokens, 0) not in ("create", "drop", "reindex", "alter"):
+        return False
+    return ("word", "concurrently") in tokens and needs_no_transaction(statement)
 
 
 def needs_no_transaction(statement: str) -> bool:

@@ -24,6 +24,7 @@ from persistor.errors import MigrationError, Problem, SourceLocation
 
 if TYPE_CHECKING:
     from persistor.core.python_migrations import PythonMigration
+    from persistor.core.retry import LockRetry
     from persistor.core.splitter import Statement
 
 NO_TRANSACTION = "no-transaction"
@@ -189,7 +190,7 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     loc: SourceLocation = script.source.locate(line)
     message = f"{script.file.name} failed at {loc}: {_server_says(exc)}"
     if script.transactional:
-        message += "\nNothing of this script was applied; fix it and run migrate again."
+        message += f"\n{NOTHING_KEPT}; fix it and run migrate again."
     return MigrationError(
         message,
         script=script.file.name,
@@ -199,21 +200,40 @@ def _failure(script: PreparedScript, stmt: Statement, exc: StatementFailed) -> M
     )
 
 
+NOTHING_KEPT = "Nothing of this script was applied"
+EARLIER_KEPT = "The statements before it stay applied, and the next migrate resumes at this one"
+
+# Flyway's beforeEachMigrate / afterEachMigrate callbacks: run just before and
+# just after a script, in its transaction, never recorded.
+Hooks = tuple[Sequence["PreparedScript"], Sequence["PreparedScript"]]
+
+
 def run_script(
     engine: Engine,
     script: PreparedScript,
     rank: int,
-    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]] = ((), ()),
+    hooks: Hooks = ((), ()),
+    retry: LockRetry | None = None,
 ) -> int:
     """Apply one script and record it; return its execution time in milliseconds.
 
-    hooks are the scripts run just before and just after it, in its transaction
-    (Flyway's beforeEachMigrate / afterEachMigrate callbacks), never recorded.
+    With `retry`, a script that gave up waiting for a lock is tried again
+    whole (a no-transaction script: the statement that gave up).
     """
     if script.python is not None:
         return _run_python(engine, script, script.python, rank, hooks)
     if not script.transactional:
-        return _run_outside_transaction(engine, script, rank, hooks)
+        return _run_outside_transaction(engine, script, rank, hooks, retry)
+    if retry is None:
+        return _run_in_transaction(engine, script, rank, hooks)
+    from persistor.core.retry import with_lock_retries
+
+    return with_lock_retries(
+        engine, retry, lambda: _run_in_transaction(engine, script, rank, hooks), NOTHING_KEPT
+    )
+
+
+def _run_in_transaction(engine: Engine, script: PreparedScript, rank: int, hooks: Hooks) -> int:
     started = time.perf_counter()
     with engine.transaction() as tx:  # PostgreSQL: BEGIN goes with the first statement
         tx.reset_search_path()
@@ -225,16 +245,13 @@ def run_script(
             execute_statements(tx.execute, hook)
         elapsed = _ms_since(started)
         tx.insert_history(_row(script, rank, elapsed, True))
-        with committing(script.file.name, lambda: "Nothing of this script was applied"):
+        with committing(script.file.name, lambda: NOTHING_KEPT):
             tx.commit()  # PostgreSQL: the history row, the lock's fence and COMMIT at once
     return elapsed
 
 
 def _run_outside_transaction(
-    engine: Engine,
-    script: PreparedScript,
-    rank: int,
-    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]],
+    engine: Engine, script: PreparedScript, rank: int, hooks: Hooks, retry: LockRetry | None
 ) -> int:
     """Run a no-transaction script statement by statement, recording progress as it goes.
 
@@ -254,8 +271,7 @@ def _run_outside_transaction(
         execute_statements(engine.execute, hook)
     for index in range(script.start, len(script.statements)):
         stmt = script.statements[index]
-        engine.check_lock()
-        _execute(engine.execute, script, stmt)
+        _execute_outside(engine, script, stmt, retry)
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
     for hook in hooks[1]:
         execute_statements(engine.execute, hook)
@@ -272,7 +288,7 @@ def _run_python(
     script: PreparedScript,
     python: PythonMigration,
     rank: int,
-    hooks: tuple[Sequence[PreparedScript], Sequence[PreparedScript]] = ((), ()),
+    hooks: Hooks = ((), ()),
 ) -> int:
     """Call a Python migration's migrate(conn) and record it, in its transaction unless it opted out.
 
@@ -291,7 +307,7 @@ def _run_python(
                 execute_statements(tx.execute, hook)
             elapsed = _ms_since(started)
             tx.insert_history(_row(script, rank, elapsed, True))
-            with committing(script.file.name, lambda: "Nothing of this script was applied"):
+            with committing(script.file.name, lambda: NOTHING_KEPT):
                 tx.commit()
         return elapsed
     engine.reset_search_path()
@@ -311,6 +327,27 @@ def execute_statements(execute: Callable[[str], None], script: PreparedScript) -
     """Run every statement of a script through execute (no history row: a callback's way)."""
     for stmt in script.statements:
         _execute(execute, script, stmt)
+
+
+def _execute_outside(
+    engine: Engine, script: PreparedScript, stmt: Statement, retry: LockRetry | None
+) -> None:
+    """Run one statement of a no-transaction script, again after a lock timeout with `retry`."""
+
+    from persistor.core.no_transaction import blocks_no_traffic
+
+    def attempt() -> None:
+        engine.check_lock()
+        _execute(engine.execute, script, stmt)
+
+    if blocks_no_traffic(stmt.text):  # it may wait: giving up would leave an INVALID index
+        with engine.without_lock_timeout():
+            return attempt()
+    if retry is None:
+        return attempt()
+    from persistor.core.retry import with_lock_retries
+
+    return with_lock_retries(engine, retry, attempt, EARLIER_KEPT)
 
 
 def _execute(execute: Callable[[str], None], script: PreparedScript, stmt: Statement) -> None:

@@ -16,10 +16,15 @@ def open_engine(
     lock_mode: str,
     lock_lease: float,
     create: bool = True,
+    lock_timeout_ms: int = 0,
+    statement_timeout_ms: int = 0,
 ) -> Engine:
     """Connect to the database a URL names, with the engine for its scheme.
 
     The settings come validated from `persistor.settings` (defaults live there).
+
+    lock_timeout_ms / statement_timeout_ms bound each migration statement's
+    waits on PostgreSQL (0: not set); SQLite has no such waits inside its lock.
 
     create=False: a database that does not exist yet is not made (only SQLite
     would make one just by opening it); the engine reads as empty instead.
@@ -35,6 +40,8 @@ def open_engine(
             connect_timeout=connect_timeout,
             lock_mode=lock_mode,
             lock_lease=lock_lease,
+            lock_timeout_ms=lock_timeout_ms,
+            statement_timeout_ms=statement_timeout_ms,
         )
     if scheme == "sqlite":
         from persistor.engines.sqlite import SqliteEngine

@@ -7,6 +7,7 @@ imports a driver. An engine swaps SQL and a few hooks, not logic.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -66,6 +67,34 @@ class ServerInfo(NamedTuple):
     user: str
     database: str
     schema: str
+
+
+class Blocker(NamedTuple):
+    """The session a statement waited for when it gave up on a lock (pg_blocking_pids)."""
+
+    pid: int
+    query: str  # its current or last query, shortened: the application's text, shown as a hint
+    state: str | None  # e.g. "idle in transaction": a transaction left open
+    user: str | None
+    application: str | None
+    transaction_s: int | None  # how long its transaction has been open
+    others: int = 0  # further sessions in the way
+
+    def __str__(self) -> str:
+        who = ", ".join(
+            x
+            for x in (
+                f"user {self.user}" if self.user else None,
+                self.application or None,
+                self.state,
+                f"transaction open {self.transaction_s} s"
+                if self.transaction_s is not None
+                else None,
+            )
+            if x
+        )
+        more = f" and {self.others} other session(s)" if self.others else ""
+        return f"pid {self.pid} ({who}; query: {self.query}){more}"
 
 
 class StatementFailed(Exception):
@@ -197,6 +226,22 @@ class Engine(abc.ABC):
     def check_lock(self) -> None:
         """Raise LockLostError if this migrator no longer holds the lock."""
         return None
+
+    # Waiting for the application's locks (not the migration lock): PostgreSQL
+    # runs each migration statement with lock_timeout; SQLite needs none, as
+    # its migration lock is the run's own write transaction, taken up front.
+
+    def is_lock_timeout(self, sqlstate: str | None) -> bool:
+        """Return whether a failure means a statement gave up waiting for a lock (retry it)."""
+        return False
+
+    def last_blocker(self) -> Blocker | None:
+        """Return who blocked the last statement that waited for a lock, if it was seen."""
+        return None
+
+    def without_lock_timeout(self) -> AbstractContextManager[None]:
+        """Let the statements run inside wait for locks as long as it takes (no lock timeout)."""
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def read_history(self) -> list[HistoryRow]:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import (
+    Blocker,
     Engine,
     HistoryRow,
     ServerInfo,
@@ -26,6 +27,7 @@ from persistor.engines.base import (
 )
 from persistor.engines.foreign import ForeignHistory, ForeignTable
 from persistor.engines.postgres import search_path
+from persistor.engines.postgres.blockers import BlockerWatch, watch_interval
 from persistor.engines.postgres.errors import first_line, server_message, statement_failed
 from persistor.engines.postgres.history import HistoryTable
 from persistor.engines.postgres.lock import (
@@ -36,7 +38,12 @@ from persistor.engines.postgres.lock import (
     table_lock,
     table_lock_holder,
 )
-from persistor.engines.postgres.transaction import Outbox, PgTransaction, set_search_path
+from persistor.engines.postgres.transaction import (
+    Outbox,
+    PgTransaction,
+    set_search_path,
+    timeout_settings,
+)
 from persistor.engines.snapshot import SchemaDump, SchemaObject
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.urls import mask_url, scrub
@@ -59,6 +66,8 @@ class PostgresEngine(Engine):
         connect_timeout: int,
         lock_mode: str,  # "session" or "table", checked by persistor.settings
         lock_lease: float,
+        lock_timeout_ms: int = 0,
+        statement_timeout_ms: int = 0,
     ) -> None:
         super().__init__(schema, history_table)
         self.lock_mode = lock_mode
@@ -80,7 +89,15 @@ class PostgresEngine(Engine):
                 "(PGPASSWORD, ~/.pgpass or the URL)"
             ) from None
         self._history = HistoryTable(self.conn, self.schema, history_table)
-        self._outbox = Outbox(self.conn, partial(search_path.for_scripts, self.conn, schema))
+        # Migration statements only: the migration lock's own queries never wait
+        # on the server (try-and-back-off), and its wait has its own timeout.
+        self._timeouts = (lock_timeout_ms, statement_timeout_ms)
+        watch = None
+        if lock_timeout_ms:
+            watch = BlockerWatch(self._connect, watch_interval(lock_timeout_ms))
+        limits = timeout_settings(lock_timeout_ms, statement_timeout_ms, "LOCAL")
+        path = partial(search_path.for_scripts, self.conn, schema)
+        self._outbox = Outbox(self.conn, path, limits, watch)
         self._depth = 0  # transactions open: the next one is a savepoint inside them
         self._fence: Fence | None = None  # while the lock is held
 
@@ -101,6 +118,8 @@ class PostgresEngine(Engine):
         return "public"
 
     def close(self) -> None:
+        if self._outbox.watch is not None:
+            self._outbox.watch.close()
         self.conn.close()
 
     def server_info(self) -> ServerInfo:
@@ -181,6 +200,27 @@ class PostgresEngine(Engine):
                     raise self._fence.lost() from None
                 raise
 
+    def is_lock_timeout(self, sqlstate: str | None) -> bool:
+        return sqlstate == "55P03"  # lock_not_available: lock_timeout, or a NOWAIT lock
+
+    def last_blocker(self) -> Blocker | None:
+        watch = self._outbox.watch
+        return None if watch is None else watch.seen
+
+    @contextmanager
+    def without_lock_timeout(self) -> Iterator[None]:
+        # Outside a transaction only the session lock mode set one (reset_search_path).
+        if not self._timeouts[0] or self.lock_mode == "table":
+            yield
+            return
+        self._outbox.send("SET lock_timeout = 0")
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self._outbox.send(f"SET lock_timeout = {self._timeouts[0]:d}")
+
     def read_history(self) -> list[HistoryRow]:
         return self._history.read()
 
@@ -204,10 +244,12 @@ class PostgresEngine(Engine):
             # Behind a transaction pooler a session SET would leak to other
             # clients; statements outside a transaction use the role's default.
             return
-        # Sent alone: several statements in one query form an implicit
-        # transaction, which CREATE INDEX CONCURRENTLY refuses.
+        # Sent apart from the statements: several statements in one query form
+        # an implicit transaction, which CREATE INDEX CONCURRENTLY refuses.
+        # The timeouts stay for the session; every transaction sets its own.
         self._outbox.send(
-            set_search_path(self._outbox.search_path(), "SESSION").as_string(self.conn)
+            set_search_path(self._outbox.search_path(), "SESSION").as_string(self.conn),
+            *timeout_settings(*self._timeouts, "SESSION"),
         )
 
     def execute(self, statement: str) -> None:

@@ -2,8 +2,8 @@
 
 A script's transaction costs two round trips, however it is written:
 
-1. BEGIN, SET LOCAL search_path and the first statement, in one query (the
-   other statements one query each);
+1. BEGIN, SET LOCAL lock_timeout / statement_timeout / search_path and the
+   first statement, in one query (the other statements one query each);
 2. the history writes, the lock's fence and COMMIT, in one query.
 
 So opening a transaction only queues BEGIN in the connection's `Outbox`, and
@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from persistor.engines.base import NewHistoryRow, Transaction
+from persistor.engines.postgres.blockers import BlockerWatch
 from persistor.engines.postgres.errors import first_line, statement_failed
 from persistor.engines.postgres.history import HistoryTable, HistoryWrite
 from persistor.engines.postgres.lock import Fence
@@ -32,7 +33,11 @@ class Outbox:
     """Statements queued on one connection to travel ahead of its next query."""
 
     def __init__(
-        self, conn: psycopg.Connection[Any], search_path: Callable[[], sql.Composable]
+        self,
+        conn: psycopg.Connection[Any],
+        search_path: Callable[[], sql.Composable],
+        limits: Sequence[str] = (),
+        watch: BlockerWatch | None = None,
     ) -> None:
         self.conn = conn
         self._search_path = search_path
@@ -40,6 +45,9 @@ class Outbox:
         self.queued: list[str] = []
         self.sends = 0  # queries sent: a queued statement is on the server once this grows
         self.commits = 0  # transactions committed, and statements run outside one
+        self.limits = tuple(limits)  # SET LOCAL lock_timeout/statement_timeout, after each BEGIN
+        self.watch = watch  # who blocks a statement that waits, caught while it waits
+        self.pid = conn.info.backend_pid
 
     def search_path(self) -> sql.Composable:
         """Return the path each script starts from (search_path.py), asked once, when needed."""
@@ -49,10 +57,18 @@ class Outbox:
 
     def send(self, *statements: str) -> None:
         """Send the queued statements, then these, in one query (one round trip)."""
-        query = ";\n".join([*self.queued, *statements])
+        query = ";\n".join([*self.queued, *statements]).encode("utf-8")
         self.queued.clear()
         self.sends += 1
-        self.conn.execute(query.encode("utf-8"), prepare=False)
+        watch = self.watch
+        if watch is None:
+            self.conn.execute(query, prepare=False)
+            return
+        watch.begin(self.pid)
+        try:
+            self.conn.execute(query, prepare=False)
+        finally:
+            watch.end()
 
     def run(self, statement: str, fence: Fence | None) -> None:
         """Send a migration's statement behind what is queued; raise StatementFailed.
@@ -67,6 +83,18 @@ class Outbox:
             if fence is not None and not fence.still_held():
                 raise fence.lost() from None
             raise statement_failed(exc, offset) from None
+
+
+def timeout_settings(
+    lock_timeout_ms: int, statement_timeout_ms: int, scope: Literal["LOCAL", "SESSION"]
+) -> list[str]:
+    """Return the SETs that bound a migration statement's waits; 0 leaves a setting alone."""
+    sets = []
+    if lock_timeout_ms:
+        sets.append(f"SET {scope} lock_timeout = {int(lock_timeout_ms):d}")
+    if statement_timeout_ms:
+        sets.append(f"SET {scope} statement_timeout = {int(statement_timeout_ms):d}")
+    return sets
 
 
 def set_search_path(path: sql.Composable, scope: Literal["LOCAL", "SESSION"]) -> sql.Composed:
@@ -89,7 +117,10 @@ class PgTransaction(Transaction):
         self.finished = False
         # Not sent yet: it goes with the first statement, or with COMMIT.
         self._mark, self._sends = len(outbox.queued), outbox.sends
-        outbox.queued.append("BEGIN" if depth == 0 else f"SAVEPOINT {self._savepoint}")
+        if depth == 0:
+            outbox.queued.extend(("BEGIN", *outbox.limits))  # a savepoint inherits them
+        else:
+            outbox.queued.append(f"SAVEPOINT {self._savepoint}")
 
     def reset_search_path(self) -> None:
         setting = set_search_path(self._outbox.search_path(), "LOCAL")
