@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from persistor import applying
 from persistor.admin import (
     baseline,
     clean,
@@ -23,15 +24,13 @@ from persistor.admin import (
 from persistor.adopt import refuse_over_foreign
 from persistor.core import planner
 from persistor.core.callbacks import Callbacks
-from persistor.core.planner import Plan
-from persistor.core.scripts import Discovery, ScriptFile, ScriptKind, Version
+from persistor.core.scripts import Discovery, ScriptFile
 from persistor.core.syntax import parse_all
-from persistor.errors import MigrationError, PersistorError, Problem, ValidationError
+from persistor.errors import PersistorError, ValidationError
 from persistor.results import (
     AppliedScript,
     ConnectionResult,
     DatabaseInfo,
-    Event,
     LocationFormat,
     MigrateResult,
     StatusResult,
@@ -39,7 +38,6 @@ from persistor.results import (
 )
 from persistor.session import (
     EventCallback,
-    Session,
     load_scripts,
     open_session,
     parse_target,
@@ -48,39 +46,8 @@ from persistor.session import (
 from persistor.settings import Settings
 
 if TYPE_CHECKING:
-    from persistor.core.runner import PreparedScript
     from persistor.core.source import ExpandedScript
-    from persistor.engines.base import HistoryRow
     from persistor.inspection import DriftResult, DumpResult
-    from persistor.lint.findings import Finding
-    from persistor.lint.linter import PendingLint
-
-
-def _prepare_all(
-    plan: Plan, dialect: str, single_transaction: bool
-) -> tuple[list[PreparedScript], list[Problem]]:
-    prepared: list[PreparedScript] = []
-    problems: list[Problem] = []
-    if not plan.to_apply:
-        return prepared, problems
-    from persistor.core.runner import prepare  # the splitter is needed only when there is work
-
-    for item in plan.to_apply:
-        result = prepare(item.file, item.source, dialect, item.resume)
-        if isinstance(result, Problem):
-            problems.append(result)
-            continue
-        if single_transaction and not result.transactional:
-            problems.append(
-                Problem(
-                    "single_transaction",
-                    item.file.name,
-                    "must run outside a transaction, so it cannot be part of --single-transaction; "
-                    "run it in a migrate of its own without that option",
-                )
-            )
-        prepared.append(result)
-    return prepared, problems
 
 
 def migrate(
@@ -103,7 +70,7 @@ def migrate(
         discovery, sources = load_scripts(settings, s)  # in the session: ${flyway:user}, …
         warnings = tuple(unused_files(discovery, sources))
         if dry_run:
-            result = _dry_run(s, discovery, sources, goal, ooo, single_transaction)
+            result = applying.dry_run(s, discovery, sources, goal, ooo, single_transaction)
             return result._replace(warnings=warnings)
         if not s.engine.history_exists():
             # Before the lock: nothing is created over another tool's history.
@@ -119,146 +86,14 @@ def migrate(
         # A run can commit as a whole: on SQLite, whose lock is the run's own
         # transaction and commits as it is released, and with --single-transaction.
         with committing("the run", kept), s.locked():
-            result = _apply_pending(s, discovery, sources, goal, ooo, single_transaction, applied)
+            result = applying.apply_pending(
+                s, discovery, sources, goal, ooo, single_transaction, applied
+            )
         if settings.dump_file is not None:  # after the run has committed and let the lock go
             from persistor.dump_file import rewrite
 
             rewrite(s.engine, settings.dump_file)
         return result._replace(warnings=warnings)
-
-
-def _lint_pending(
-    s: Session, plan: Plan, show: bool = True, unlinted: bool = True
-) -> PendingLint | None:
-    """Lint the scripts about to run (PostgreSQL only; a no-op run imports no parser)."""
-    if s.engine.dialect != "postgresql" or not plan.to_apply:
-        return None
-    from persistor.lint.linter import lint_planned
-
-    return lint_planned(plan.to_apply, s.settings.lint, s.on_event if show else None, unlinted)
-
-
-def _planned(
-    s: Session,
-    discovery: Discovery,
-    sources: dict[str, ExpandedScript],
-    history: list[HistoryRow],
-    goal: Version | None,
-    out_of_order: bool,
-    single_transaction: bool,
-) -> tuple[Plan, list[PreparedScript], tuple[Finding, ...]]:
-    """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
-    plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
-    prepared, problems = _prepare_all(plan, s.engine.dialect, single_transaction)
-    lint = _lint_pending(s, plan)
-    if lint is not None:
-        problems += lint.problems  # a bad ignore comment: fix it before anything runs
-    if plan.problems or problems:
-        raise ValidationError([*plan.problems, *problems])
-    return plan, prepared, lint.findings if lint else ()
-
-
-def _dry_run(
-    s: Session,
-    discovery: Discovery,
-    sources: dict[str, ExpandedScript],
-    goal: Version | None,
-    out_of_order: bool,
-    single_transaction: bool,
-) -> MigrateResult:
-    """Plan without the lock and return the SQL that would run; change nothing."""
-    history = s.engine.read_history()
-    refuse_over_foreign(s.engine, "migrate", history)
-    plan, prepared, lint = _planned(
-        s, discovery, sources, history, goal, out_of_order, single_transaction
-    )
-    planned = tuple(_applied(p, 0, with_sql=True) for p in prepared)
-    return MigrateResult(s.database, planned, plan.current_version, dry_run=True, lint=lint)
-
-
-def _apply_pending(
-    s: Session,
-    discovery: Discovery,
-    sources: dict[str, ExpandedScript],
-    goal: Version | None,
-    out_of_order: bool,
-    single_transaction: bool,
-    applied: list[AppliedScript],
-) -> MigrateResult:
-    """Under the lock: plan again from fresh history, then apply; `applied` grows as scripts do."""
-    history = s.engine.read_history()
-    refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
-    hooks = Callbacks.load(discovery, sources, s.engine.dialect)
-    hooks.run(s.engine, "beforeValidate")
-    plan, prepared, lint = _planned(
-        s, discovery, sources, history, goal, out_of_order, single_transaction
-    )
-    hooks.run(s.engine, "afterValidate")
-    hooks.run(s.engine, "beforeMigrate")  # before the history table exists, as in Flyway
-    s.engine.ensure_history()
-    history = s.engine.read_history()
-    if prepared:
-        try:
-            _run_all(s, prepared, history, single_transaction, applied, hooks)
-        except MigrationError:
-            hooks.after_error(s.engine)
-            raise
-    hooks.run(s.engine, "afterMigrate")  # also when nothing was pending, as in Flyway
-    versions = [Version.parse(v) for v in (a.version for a in applied) if v]
-    current = plan.current_version
-    if versions:
-        newest = max(versions)
-        if current is None or Version.parse(current) < newest:
-            current = newest.text
-    return MigrateResult(s.database, tuple(applied), current, lint=lint)
-
-
-def _run_all(
-    s: Session,
-    prepared: list[PreparedScript],
-    history: list[HistoryRow],
-    single_transaction: bool,
-    applied: list[AppliedScript],
-    hooks: Callbacks,
-) -> None:
-    """Run the prepared scripts in order, each with its history row (all in one with the flag)."""
-    from persistor.core.retry import LockRetry
-    from persistor.core.runner import run_script
-
-    # Under --single-transaction, earlier scripts' locks would be held through
-    # every pause: no retry there, only the blocker named.
-    retries = 0 if single_transaction else s.settings.lock_retries
-    retry = LockRetry(retries, s.settings.lock_retry_max_delay_s, s.on_event)
-    rank = max((r.installed_rank for r in history), default=0)
-    total = len(prepared)
-
-    def run_each() -> None:
-        nonlocal rank
-        for n, script in enumerate(prepared, start=1):
-            s.on_event(Event("start", script.file.name, n - 1, total))
-            rank += 1
-            elapsed = run_script(s.engine, script, rank, hooks.each, retry)
-            applied.append(_applied(script, elapsed))
-            s.on_event(Event("applied", script.file.name, n, total))
-
-    if single_transaction:
-        with s.engine.transaction() as run:  # each script's is then a savepoint in it
-            run_each()
-            run.commit()  # refused: the run failed at COMMIT (see `committing` in migrate)
-    else:
-        run_each()
-
-
-def _applied(script: PreparedScript, elapsed: int, with_sql: bool = False) -> AppliedScript:
-    f = script.file
-    return AppliedScript(
-        type="versioned" if f.kind is ScriptKind.VERSIONED else f.kind.name.lower(),
-        version=f.version.text if f.version else None,
-        description=f.description,
-        script=f.name,
-        execution_time_ms=elapsed,
-        sql=script.shown() if with_sql else None,
-    )
 
 
 def status(settings: Settings, *, on_event: EventCallback | None = None) -> StatusResult:
@@ -316,8 +151,8 @@ def validate(
         if hooks is not None:
             hooks.run(s.engine, "beforeValidate")
         plan = planner.plan(discovery, sources, history, out_of_order=settings.out_of_order)
-        _, problems = _prepare_all(plan, s.engine.dialect, single_transaction=False)
-        lint = _lint_pending(s, plan, not strict, unlinted=False)  # syntax problems: below
+        _, problems = applying.prepare_all(plan, s.engine.dialect, single_transaction=False)
+        lint = applying.lint_pending(s, plan, not strict, unlinted=False)  # syntax problems: below
         if lint is not None:
             problems += [*lint.problems, *(lint.as_problems() if strict else ())]
         parsed = parse_all(_all_files(discovery), sources, s.engine.syntax_problems, problems)
@@ -348,7 +183,7 @@ def _validate_offline(
 
     sqlite = (settings.url or "").startswith("sqlite:")
     plan = planner.plan(discovery, sources, [], out_of_order=True)
-    _, problems = _prepare_all(plan, "sqlite" if sqlite else "postgresql", False)
+    _, problems = applying.prepare_all(plan, "sqlite" if sqlite else "postgresql", False)
     parsed = 0
     if not sqlite:
         from persistor.engines.postgres.parse import syntax_problems
