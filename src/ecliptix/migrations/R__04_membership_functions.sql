@@ -409,8 +409,11 @@ BEGIN
     SET secure_key = p_secure_key, status = 'active', creation_status = 'secure_key_set'
     WHERE m.unique_id = p_membership_unique_id;
 
-    PERFORM ecliptix_record_membership_attempt(v_phone_uid, v_number, v_device,
-                                               'secure_key_updated', true);
+    -- A success is recorded as ecliptix_record_membership_attempt would
+    -- (a plain insert: no budget to check), without the call.
+    INSERT INTO membership_attempts
+        (phone_number_id, attempted_at, outcome, is_success, app_device_id)
+    VALUES (v_phone_uid, now(), 'secure_key_updated', true, v_device);
     IF v_flow IS NULL THEN
         PERFORM ecliptix_audit('secure_key_set', format(
             'membership_id=%s app_device_id=%s', p_membership_unique_id, v_device));
@@ -625,14 +628,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 4. Evaluate. 5. Record.
+    -- 4. Evaluate. 5. Record (the row log_login_attempt would write; its
+    --    checks of the arguments were made above).
     SELECT * INTO r FROM ecliptix_login_evaluate(p_phone_number);
+    INSERT INTO login_attempts (attempted_at, phone_number, outcome, is_success, app_device_id)
+    VALUES (now(), p_phone_number, r.outcome, r.outcome = 'success', p_app_device_id);
     IF r.outcome = 'success' THEN
-        PERFORM log_login_attempt(p_phone_number, 'success', true, p_app_device_id);
         PERFORM ecliptix_login_clear(p_phone_number, p_app_device_id);
         RETURN QUERY SELECT r.membership_unique_id, r.status, r.outcome, r.secure_key;
     ELSE
-        PERFORM log_login_attempt(p_phone_number, r.outcome, false, p_app_device_id);
         RETURN QUERY SELECT NULL::uuid, NULL::text, r.outcome, NULL::bytea;
     END IF;
 END;
