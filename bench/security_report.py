@@ -183,7 +183,7 @@ def measure_e1(server: Server, quick: bool) -> dict[str, Any]:
     import e1_versions
 
     clients = (4,) if quick else (4, 16)
-    seconds, repeats = (3.0, 1) if quick else (5.0, 5)
+    seconds, repeats = (3.0, 1) if quick else (4.0, 8)
     return e1_versions.run_versions(
         server.fresh_db, server.drop_db, clients=clients, seconds=seconds, repeats=repeats, log=log
     )
