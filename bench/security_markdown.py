@@ -165,6 +165,20 @@ def _e1(e: dict[str, Any]) -> list[str]:
             f"| {p['v2_native']} | {100 * (p['v2_native_ratio'] or 0):.0f} % "
             f"| {sum(p['errors'].values())} |"
         )
+    totals = [
+        f"{p['clients']} clients: v2 {100 * p['v2_total_ratio']:.0f} %, "
+        f"v2 native {100 * p['v2_native_total_ratio']:.0f} %"
+        for p in e["points"]
+        if p.get("v2_total_ratio") and p.get("v2_native_total_ratio")
+    ]
+    if totals:
+        lines += [
+            "",
+            "The same runs estimated another way, all flows of a side over all rounds "
+            "divided by v1's: " + "; ".join(totals) + ". Where the two estimates differ by "
+            "more than a few per cent, the machine's load moved more than the versions "
+            "differ.",
+        ]
     last = e["points"][-1]
     calls = last.get("call_p50_ms")
     if calls:
