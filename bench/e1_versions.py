@@ -1,7 +1,9 @@
 """E1 on version 1 and version 2 of the Ecliptix database, on one server, in one run.
 
-Three sides, each on a fresh database, interleaved (v1, v2, v2-native, then
-again) so that the machine's drift hits all of them alike:
+Three sides, each measured on a fresh copy of its deployed (and ANALYZEd)
+database, in rounds of v1, v2, v2-native and the reverse, so that the
+machine's drift hits all of them alike; a ratio is the median of the
+rounds' ratios:
 
 - ``v1``: the version 1 database (tests/ecliptix/data/v1_migrations), the E1
   flow of bench/e1.py (insert_otp_record + update_otp_status, as a version 1
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import e1
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 V1_MIGRATIONS = ROOT / "tests" / "ecliptix" / "data" / "v1_migrations"
@@ -90,67 +93,121 @@ def _client_v2(conn, deadline: float, otp_hash: str, otp_salt: str, lat, flows, 
     errors.append(failed)
 
 
-def _deploy(make_db: Callable[[], str], side: str) -> str:
+def _template(make_db: Callable[[str | None], str], side: str) -> str:
+    """A database with the side's schema deployed and ANALYZEd: the template of its rounds."""
     from persistor.api import migrate
     from persistor.settings import Settings
 
-    url = make_db()
+    url = make_db(None)
     if side == "v1":
         migrate(Settings(url=url, locations=(V1_MIGRATIONS,), locations_configured=True))
     else:
         migrate(Settings(url=url))
+    # Planner statistics from the start, on both versions alike: a fresh
+    # database has none, and autovacuum may be off (it is on this machine).
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
     return url
 
 
+def _order(round_no: int) -> tuple[str, ...]:
+    """v1, v2, v2 native, then the reverse: a steady drift of the machine hits every side alike."""
+    return SIDES if round_no % 2 == 0 else SIDES[::-1]
+
+
+def _measure(url: str, side: str, clients: int, seconds: float) -> dict:  # type: ignore[type-arg]
+    return e1.run_persistor(
+        url,
+        clients,
+        seconds,
+        "0" * 64,  # the version 1 flow stores any hash; nothing compares it
+        "e1",
+        e1.workers(clients),
+        client=_client_v2 if side == "v2_native" else None,
+    )
+
+
 def run_versions(
-    make_db: Callable[[], str],
+    make_db: Callable[[str | None], str],
     drop_db: Callable[[str], None],
     *,
     clients: tuple[int, ...] = (4, 16),
-    seconds: float = 6.0,
-    repeats: int = 3,
+    seconds: float = 5.0,
+    repeats: int = 5,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Measure E1 flows/s of each side at each client count; medians and ratios to v1."""
-    stand_in_hash = "0" * 64  # the version 1 flow stores any hash; nothing compares it
+    """Measure E1 flows/s of each side at each client count; medians and ratios to v1.
+
+    make_db(template) makes a fresh database (a copy of template when given)
+    and returns its URL. Each side is deployed once into a template; every
+    measurement runs on a fresh copy of it. A round measures v1, v2 and v2
+    native back to back (in alternating order); a side's ratio is the median
+    over rounds of its flows/s divided by v1's in the same round, so that the
+    machine's load, which moves from round to round, cancels out.
+    """
+    deployed = {version: _template(make_db, version) for version in ("v1", "v2")}
+    templates = {side: deployed["v1" if side == "v1" else "v2"] for side in SIDES}
     out: dict = {"seconds_per_point": seconds, "repeats": repeats, "points": []}
-    for n in clients:
-        runs: dict[str, list[float]] = {side: [] for side in SIDES}
-        p50s: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
-        errors: dict[str, int] = dict.fromkeys(SIDES, 0)
-        for _ in range(repeats):
-            for side in SIDES:
-                url = _deploy(make_db, side)
-                try:
-                    r = e1.run_persistor(
-                        url,
-                        n,
-                        seconds,
-                        stand_in_hash,
-                        "e1",
-                        e1.workers(n),
-                        client=_client_v2 if side == "v2_native" else None,
-                    )
-                finally:
-                    drop_db(url)
-                runs[side].append(r["flows_per_s"])
-                errors[side] += r["errors"]
-                for step, ms in r["per_function_ms"].items():
-                    p50s[side].setdefault(step, []).append(ms["p50"])
-        point = {"clients": n, "errors": errors}
-        for side in SIDES:
-            point[side] = round(statistics.median(runs[side]), 1)
-            point[f"{side}_runs"] = [round(x, 1) for x in runs[side]]
-        # Which calls got slower: the median over repeats of each call's p50, in ms.
-        point["call_p50_ms"] = {
-            side: {step: round(statistics.median(v), 2) for step, v in p50s[side].items()}
-            for side in SIDES
-        }
-        for side in ("v2", "v2_native"):
-            point[f"{side}_ratio"] = round(point[side] / point["v1"], 3) if point["v1"] else None
-        log(
-            f"E1 {n} clients: v1 {point['v1']} flows/s, v2 {point['v2']} ({point['v2_ratio']}), "
-            f"v2 native {point['v2_native']} ({point['v2_native_ratio']}); errors {errors}"
-        )
-        out["points"].append(point)
+    try:
+        for n in clients:
+            out["points"].append(_point(make_db, drop_db, templates, n, seconds, repeats, log))
+    finally:
+        for url in deployed.values():
+            drop_db(url)
     return out
+
+
+def _point(make_db, drop_db, templates, n, seconds, repeats, log) -> dict:  # type: ignore[no-untyped-def]
+    runs: dict[str, list[float]] = {side: [] for side in SIDES}
+    p50s: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    errors: dict[str, int] = dict.fromkeys(SIDES, 0)
+    for side in SIDES:  # warm-up, not counted: caches, the first fork, the first connections
+        url = make_db(_db_name(templates[side]))
+        try:
+            _measure(url, side, n, 1.0)
+        finally:
+            drop_db(url)
+    for round_no in range(repeats):
+        for side in _order(round_no):
+            url = make_db(_db_name(templates[side]))
+            try:
+                r = _measure(url, side, n, seconds)
+            finally:
+                drop_db(url)
+            runs[side].append(r["flows_per_s"])
+            errors[side] += r["errors"]
+            for step, ms in r["per_function_ms"].items():
+                p50s[side].setdefault(step, []).append(ms["p50"])
+    point: dict = {"clients": n, "errors": errors}
+    for side in SIDES:
+        point[side] = round(statistics.median(runs[side]), 1)
+        point[f"{side}_runs"] = [round(x, 1) for x in runs[side]]
+    # Which calls got slower: the median over repeats of each call's p50, in ms.
+    point["call_p50_ms"] = {
+        side: {step: round(statistics.median(v), 2) for step, v in p50s[side].items()}
+        for side in SIDES
+    }
+    for side in ("v2", "v2_native"):
+        paired = [x / y for x, y in zip(runs[side], runs["v1"], strict=True) if y]
+        point[f"{side}_round_ratios"] = [round(x, 3) for x in paired]
+        point[f"{side}_ratio"] = round(statistics.median(paired), 3) if paired else None
+    add_total_ratios(point)
+    log(
+        f"E1 {n} clients: v1 {point['v1']} flows/s, v2 {point['v2']} ({point['v2_ratio']}), "
+        f"v2 native {point['v2_native']} ({point['v2_native_ratio']}); errors {errors}; "
+        f"rounds v2/v1 {point['v2_round_ratios']}, v2 native/v1 {point['v2_native_round_ratios']}"
+    )
+    return point
+
+
+def _db_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
+def add_total_ratios(point: dict) -> None:  # type: ignore[type-arg]
+    """Add each side's flows over all rounds divided by v1's: a second estimate beside the median."""
+    total = sum(point["v1_runs"])
+    for side in ("v2", "v2_native"):
+        point[f"{side}_total_ratio"] = (
+            round(sum(point[f"{side}_runs"]) / total, 3) if total else None
+        )

@@ -716,6 +716,7 @@ CREATE OR REPLACE FUNCTION update_verification_flow_status(
 AS $$
 DECLARE
     v_old         text;
+    v_expires     timestamptz;
     v_verified_at timestamptz;
     v_until       timestamptz;
 BEGIN
@@ -723,7 +724,7 @@ BEGIN
     PERFORM ecliptix_check_one_of(p_new_status, 'p_new_status',
         ARRAY['pending', 'verified', 'expired', 'failed']);
 
-    SELECT f.status INTO v_old
+    SELECT f.status, f.expires_at INTO v_old, v_expires
     FROM verification_flows f
     WHERE f.unique_id = p_flow_unique_id AND NOT f.is_deleted
     FOR UPDATE;
@@ -743,6 +744,12 @@ BEGIN
                    + ecliptix_limit_interval('verified_flow_validity_seconds');
         IF v_verified_at IS NULL OR v_until <= now() THEN
             RETURN QUERY SELECT 0;
+            RETURN;
+        END IF;
+        -- verify_otp already set both (the usual version 2 flow): writing
+        -- the same values again would only add a row version and its log.
+        IF v_old = 'verified' AND v_expires = v_until THEN
+            RETURN QUERY SELECT 1;
             RETURN;
         END IF;
         UPDATE verification_flows f SET status = 'verified', expires_at = v_until

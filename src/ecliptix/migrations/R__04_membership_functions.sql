@@ -86,26 +86,44 @@ BEGIN
 END;
 $$;
 
--- The counted create_membership failures of (number, device) in the window,
--- newest first: failures of any phone row with that number, recorded for
--- that device or for no device (version 1 rows and log_membership_attempt,
--- which the application writes, not an attacker), rate-limit refusals
--- excluded.
+-- The counted create_membership failures of (number, device) in the window
+-- (at most p_newest of each phone row and kind, the newest; all when NULL),
+-- in no particular order: failures of any phone row with that number,
+-- recorded for that device or for no device (version 1 rows and
+-- log_membership_attempt, which the application writes, not an attacker),
+-- rate-limit refusals excluded. One phone row and one kind at a time: each
+-- query is a range of ix_membership_attempts_phone_device_attempted_at with
+-- only scalar parameters, so PL/pgSQL keeps one generic plan for it; a
+-- "phone_number_id = ANY (array)" was planned afresh on every call (its
+-- custom plans always looked cheaper), which cost more than the query.
+DROP FUNCTION IF EXISTS ecliptix_membership_failures(text, uuid, interval);
 CREATE OR REPLACE FUNCTION ecliptix_membership_failures(
-    p_phone_number text, p_app_device_id uuid, p_window interval)
+    p_phone_number text, p_app_device_id uuid, p_window interval, p_newest bigint DEFAULT NULL)
     RETURNS TABLE (attempted_at timestamptz)
     LANGUAGE plpgsql STABLE
     SET search_path FROM CURRENT
 AS $$
+DECLARE
+    v_uid uuid;
 BEGIN
-    RETURN QUERY
-        SELECT a.attempted_at
-        FROM membership_attempts a
-        WHERE a.phone_number_id = ANY (ecliptix_phone_uids(p_phone_number))
-          AND (a.app_device_id = p_app_device_id OR a.app_device_id IS NULL)
-          AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
-          AND a.attempted_at > now() - p_window
-        ORDER BY a.attempted_at DESC;
+    FOREACH v_uid IN ARRAY ecliptix_phone_uids(p_phone_number) LOOP
+        RETURN QUERY
+            SELECT a.attempted_at
+            FROM membership_attempts a
+            WHERE a.phone_number_id = v_uid AND a.app_device_id = p_app_device_id
+              AND a.attempted_at > now() - p_window
+              AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
+            ORDER BY a.attempted_at DESC
+            LIMIT p_newest;
+        RETURN QUERY
+            SELECT a.attempted_at
+            FROM membership_attempts a
+            WHERE a.phone_number_id = v_uid AND a.app_device_id IS NULL
+              AND a.attempted_at > now() - p_window
+              AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
+            ORDER BY a.attempted_at DESC
+            LIMIT p_newest;
+    END LOOP;
 END;
 $$;
 
@@ -160,6 +178,8 @@ DECLARE
     f               record;
     v_device        uuid;
     v_window        interval := ecliptix_limit_interval('membership_failure_window_seconds');
+    v_limit         integer;
+    v_count         bigint;
     v_uids          uuid[];
     v_uid           uuid;
     v_oldest        timestamptz;
@@ -196,18 +216,32 @@ BEGIN
 
     -- 1. Too many counted failures in the window: the wait is until the
     --    limit-th newest counted failure leaves the window, rounded up.
-    --    The rows of ecliptix_membership_failures, read here directly (this
-    --    runs on every call; the helper's result set would be built first).
+    --    Counted first, the newest read only when the budget is used up: a
+    --    LIMIT or OFFSET taken from a variable makes PL/pgSQL plan the
+    --    statement afresh on every call, which the usual call avoids.
+    --    The count is ecliptix_membership_failures' queries, inline: this
+    --    runs on every call, and a set-returning call costs more than them.
+    v_limit := ecliptix_limit('membership_failures_per_window');
     v_uids := ecliptix_phone_uids(f.phone_number);
-    SELECT a.attempted_at INTO v_oldest
-    FROM membership_attempts a
-    WHERE a.phone_number_id = ANY (v_uids)
-      AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
-      AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited'
-      AND a.attempted_at > now() - v_window
-    ORDER BY a.attempted_at DESC
-    OFFSET ecliptix_limit('membership_failures_per_window') - 1
-    LIMIT 1;
+    v_count := 0;
+    FOREACH v_uid IN ARRAY v_uids LOOP
+        v_count := v_count
+            + (SELECT count(*) FROM membership_attempts a
+               WHERE a.phone_number_id = v_uid AND a.app_device_id = v_device
+                 AND a.attempted_at > now() - v_window
+                 AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited')
+            + (SELECT count(*) FROM membership_attempts a
+               WHERE a.phone_number_id = v_uid AND a.app_device_id IS NULL
+                 AND a.attempted_at > now() - v_window
+                 AND NOT a.is_success AND NOT a.is_deleted AND a.outcome <> 'rate_limited');
+    END LOOP;
+    IF v_count >= v_limit THEN
+        SELECT t.attempted_at INTO v_oldest
+        FROM ecliptix_membership_failures(f.phone_number, v_device, v_window, v_limit) t
+        ORDER BY t.attempted_at DESC
+        OFFSET v_limit - 1
+        LIMIT 1;
+    END IF;
     IF v_oldest IS NOT NULL THEN
         -- now() is this transaction's start, which can precede failures
         -- committed while we waited for the lock: never wait past the window.
@@ -263,12 +297,14 @@ BEGIN
     -- The budget of (number, device) starts afresh (refusals included).
     -- One phone row at a time: an equality on the index's leading column is
     -- planned as an index scan even while the table is small, where "= ANY"
-    -- got a cached plan that scanned the whole table on every call.
+    -- got a cached plan that scanned the whole table on every call. The
+    -- device's rows and the rows of no device are two ranges of the index
+    -- (an OR of the two would read every device's rows of the number).
     FOREACH v_uid IN ARRAY v_uids LOOP
         DELETE FROM membership_attempts a
-        WHERE a.phone_number_id = v_uid
-          AND (a.app_device_id = v_device OR a.app_device_id IS NULL)
-          AND NOT a.is_success;
+        WHERE a.phone_number_id = v_uid AND a.app_device_id = v_device AND NOT a.is_success;
+        DELETE FROM membership_attempts a
+        WHERE a.phone_number_id = v_uid AND a.app_device_id IS NULL AND NOT a.is_success;
     END LOOP;
 
     RETURN QUERY SELECT v_member, v_m_status, v_m_creation, 'created'::text;
@@ -373,8 +409,11 @@ BEGIN
     SET secure_key = p_secure_key, status = 'active', creation_status = 'secure_key_set'
     WHERE m.unique_id = p_membership_unique_id;
 
-    PERFORM ecliptix_record_membership_attempt(v_phone_uid, v_number, v_device,
-                                               'secure_key_updated', true);
+    -- A success is recorded as ecliptix_record_membership_attempt would
+    -- (a plain insert: no budget to check), without the call.
+    INSERT INTO membership_attempts
+        (phone_number_id, attempted_at, outcome, is_success, app_device_id)
+    VALUES (v_phone_uid, now(), 'secure_key_updated', true, v_device);
     IF v_flow IS NULL THEN
         PERFORM ecliptix_audit('secure_key_set', format(
             'membership_id=%s app_device_id=%s', p_membership_unique_id, v_device));
@@ -448,12 +487,17 @@ CREATE OR REPLACE FUNCTION ecliptix_login_clear(p_phone_number text, p_app_devic
     SET search_path FROM CURRENT
 AS $$
 BEGIN
-    DELETE FROM login_attempts a
-    WHERE a.phone_number = p_phone_number AND NOT a.is_success
-      AND a.app_device_id IS NOT DISTINCT FROM p_app_device_id;
+    -- "app_device_id IS NOT DISTINCT FROM p_app_device_id" would be no
+    -- index condition: each bucket is its own range of
+    -- ix_login_attempts_phone_number_device_attempted_at.
     IF p_app_device_id IS NULL THEN
+        DELETE FROM login_attempts a
+        WHERE a.phone_number = p_phone_number AND a.app_device_id IS NULL AND NOT a.is_success;
         DELETE FROM login_lockouts l WHERE l.phone_number = p_phone_number;
     ELSE
+        DELETE FROM login_attempts a
+        WHERE a.phone_number = p_phone_number AND a.app_device_id = p_app_device_id
+          AND NOT a.is_success;
         DELETE FROM login_device_lockouts l
         WHERE l.phone_number = p_phone_number AND l.app_device_id = p_app_device_id;
     END IF;
@@ -480,12 +524,23 @@ BEGIN
         outcome := 'phone_number_not_found';
         RETURN;
     END IF;
-    SELECT true, m.unique_id, m.status, m.secure_key
-    INTO v_found, membership_unique_id, status, secure_key
-    FROM memberships m
-    WHERE m.phone_number_id = ANY (v_uids) AND NOT m.is_deleted
-    ORDER BY m.created_at DESC, m.id DESC
-    LIMIT 1;
+    IF cardinality(v_uids) = 1 THEN
+        -- The usual case, one region: a scalar parameter gets one cached
+        -- generic plan, where "= ANY (array)" was planned on every call.
+        SELECT true, m.unique_id, m.status, m.secure_key
+        INTO v_found, membership_unique_id, status, secure_key
+        FROM memberships m
+        WHERE m.phone_number_id = v_uids[1] AND NOT m.is_deleted
+        ORDER BY m.created_at DESC, m.id DESC
+        LIMIT 1;
+    ELSE
+        SELECT true, m.unique_id, m.status, m.secure_key
+        INTO v_found, membership_unique_id, status, secure_key
+        FROM memberships m
+        WHERE m.phone_number_id = ANY (v_uids) AND NOT m.is_deleted
+        ORDER BY m.created_at DESC, m.id DESC
+        LIMIT 1;
+    END IF;
     IF v_found IS NULL THEN
         outcome := 'membership_not_found';
     ELSIF secure_key IS NULL OR length(secure_key) = 0 THEN
@@ -512,6 +567,7 @@ AS $$
 DECLARE
     v_lock     record;
     v_until    timestamptz;
+    v_since    timestamptz;
     v_failures bigint;
     r          record;
 BEGIN
@@ -549,11 +605,21 @@ BEGIN
     END IF;
 
     -- 3. Too many failures in the window: lock (this call is not logged).
-    SELECT count(*) INTO v_failures
-    FROM login_attempts a
-    WHERE a.phone_number = p_phone_number AND NOT a.is_success
-      AND a.app_device_id IS NOT DISTINCT FROM p_app_device_id
-      AND a.attempted_at > now() - ecliptix_limit_interval('login_failure_window_seconds');
+    --    The bucket's failures are one range of
+    --    ix_login_attempts_phone_number_device_attempted_at ("IS NOT
+    --    DISTINCT FROM" would leave the device and the time to a filter).
+    v_since := now() - ecliptix_limit_interval('login_failure_window_seconds');
+    IF p_app_device_id IS NULL THEN
+        SELECT count(*) INTO v_failures
+        FROM login_attempts a
+        WHERE a.phone_number = p_phone_number AND a.app_device_id IS NULL
+          AND a.attempted_at > v_since AND NOT a.is_success;
+    ELSE
+        SELECT count(*) INTO v_failures
+        FROM login_attempts a
+        WHERE a.phone_number = p_phone_number AND a.app_device_id = p_app_device_id
+          AND a.attempted_at > v_since AND NOT a.is_success;
+    END IF;
     IF v_failures >= ecliptix_limit('login_failures_per_window') THEN
         v_until := now() + ecliptix_limit_interval('login_lockout_seconds');
         PERFORM ecliptix_login_set_lock(p_phone_number, p_app_device_id, v_until, v_failures);
@@ -562,14 +628,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 4. Evaluate. 5. Record.
+    -- 4. Evaluate. 5. Record (the row log_login_attempt would write; its
+    --    checks of the arguments were made above).
     SELECT * INTO r FROM ecliptix_login_evaluate(p_phone_number);
+    INSERT INTO login_attempts (attempted_at, phone_number, outcome, is_success, app_device_id)
+    VALUES (now(), p_phone_number, r.outcome, r.outcome = 'success', p_app_device_id);
     IF r.outcome = 'success' THEN
-        PERFORM log_login_attempt(p_phone_number, 'success', true, p_app_device_id);
         PERFORM ecliptix_login_clear(p_phone_number, p_app_device_id);
         RETURN QUERY SELECT r.membership_unique_id, r.status, r.outcome, r.secure_key;
     ELSE
-        PERFORM log_login_attempt(p_phone_number, r.outcome, false, p_app_device_id);
         RETURN QUERY SELECT NULL::uuid, NULL::text, r.outcome, NULL::bytea;
     END IF;
 END;
