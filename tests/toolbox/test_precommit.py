@@ -57,6 +57,26 @@ def test_validate_hook_passes_then_stops_bad_migrations(tmp_path: Path) -> None:
     assert "V4__fill.py:1: fails on import: ModuleNotFoundError" in bad.out
 
 
+def test_lint_hook_stops_a_blocking_index_on_an_existing_table(tmp_path: Path) -> None:
+    project = git_repo(tmp_path / "project")
+    env = clean_env(
+        PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
+        PIP_NO_DEPS="1",
+        PYTHONPATH=sysconfig.get_paths()["purelib"],
+    )
+    pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "persistor-lint"]
+    good = run([*pre_commit, "--all-files"], project, env, timeout=300)
+    assert good.code == 0, good.out
+    assert "persistor lint" in good.out and "Passed" in good.out
+
+    (project / "db" / "V2__index.sql").write_text("CREATE INDEX ix_items_id ON items (id);\n")
+    run(["git", "add", "-A"], project)
+    bad = run([*pre_commit, "--all-files"], project, env, timeout=300)
+    assert bad.code == 1, bad.out
+    assert "Failed" in bad.out and "exit code: 5" in bad.out
+    assert "index-not-concurrent" in bad.out and "V2__index.sql" in bad.out
+
+
 def test_hooks_file_defines_validate_and_lint() -> None:
     text = (REPO / ".pre-commit-hooks.yaml").read_text()
     assert "entry: persistor validate --offline" in text
