@@ -111,6 +111,33 @@ def _placeholders(value: Any) -> dict[str, str]:
     return out
 
 
+class Target(NamedTuple):
+    """One database (and schema) of a run over many: `[[targets]]` or a line of --targets FILE."""
+
+    name: str
+    url: str | None  # None: the configured url (tenant schemas on one server)
+    schema: str | None = None
+
+
+def _targets(value: Any) -> tuple[Target, ...]:
+    """Read `[[targets]]` tables (name, url, schema); the fleet checks names and URLs."""
+    items = [value] if isinstance(value, Mapping) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("must be [[targets]] tables, each with name, url and optional schema")
+    out: list[Target] = []
+    for n, item in enumerate(items, start=1):
+        item = item._asdict() if isinstance(item, Target) else item
+        if not isinstance(item, Mapping) or not set(item) <= {"name", "url", "schema"}:
+            raise ValueError(f"target {n} must be a table of name, url and optional schema")
+        fields = {k: _text(v) for k, v in item.items() if v is not None}
+        if not fields.get("name"):
+            raise ValueError(f"target {n} has no name")
+        if not fields.get("url") and not fields.get("schema"):
+            raise ValueError(f"target {fields['name']!r} needs a url or a schema")
+        out.append(Target(fields["name"], fields.get("url"), fields.get("schema")))
+    return tuple(out)
+
+
 def _packaged_migrations() -> tuple[Path, ...]:
     from persistor.ecliptix_app import PACKAGED_MIGRATIONS  # finds a package: only on use
 
@@ -243,6 +270,14 @@ TABLE: tuple[Setting, ...] = (
         "/var/lib/persistor/postgres as root, else ~/.local/share/persistor/postgres",
         env=("PERSISTOR_EMBEDDED_DIR",),
         paths=True,
+    ),
+    Setting(
+        "targets",
+        "many targets",
+        _targets,
+        "Databases and schemas that migrate, status and validate run on together",
+        "one: the url",
+        default=(),
     ),
 )
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.fleet import fleet_options, run_if_wanted
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
 
@@ -55,6 +56,7 @@ def cli() -> None:
 
 @common_options
 @command_options
+@fleet_options
 @cli.command()
 @click.option("--target", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the exact SQL; change nothing.")
@@ -69,6 +71,9 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
     from persistor.cli import render
 
     opts = state()
+    many = dict(target=target, dry_run=dry_run, single_transaction=single_transaction)
+    if run_if_wanted("migrate", opts, **many):
+        return
     with render.progress(opts) as on_event:
         result = api.migrate(
             opts.settings(),
@@ -81,6 +86,7 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
 
 
 @common_options
+@fleet_options
 @cli.command()
 def status() -> None:
     """Show every known script and its state (alias: info)."""
@@ -88,6 +94,8 @@ def status() -> None:
     from persistor.cli import render
 
     opts = state()
+    if run_if_wanted("status", opts):
+        return
     _show(api.status(opts.settings(), on_event=render.event_printer(opts)), render.status)
 
 
@@ -102,6 +110,7 @@ cli.add_command(
 
 
 @common_options
+@fleet_options
 @cli.command()
 def validate() -> None:
     """Run every check of migrate and parse each script offline; change nothing."""
@@ -109,6 +118,8 @@ def validate() -> None:
     from persistor.cli import render
 
     opts = state()
+    if run_if_wanted("validate", opts):
+        return
     _show(api.validate(opts.settings(), on_event=render.event_printer(opts)), render.validate)
 
 
