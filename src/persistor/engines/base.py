@@ -229,3 +229,7 @@ class Engine(abc.ABC):
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         """Return (offset, message) for syntax errors found offline, if the engine can parse."""
         return []
+
+    def connection_lost(self, exc: BaseException) -> Exception | None:
+        """Return the error to raise when exc came from losing the server (crash, failover)."""
+        return None

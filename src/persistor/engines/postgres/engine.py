@@ -34,7 +34,12 @@ from persistor.engines.postgres.lock import (
     table_lock,
     table_lock_holder,
 )
-from persistor.engines.postgres.transaction import Outbox, PgTransaction, set_search_path
+from persistor.engines.postgres.transaction import (
+    Outbox,
+    PgTransaction,
+    lost_connection,
+    set_search_path,
+)
 from persistor.errors import ConnectError, PersistorError, PrivilegeError, UsageError
 from persistor.urls import mask_url, scrub
 
@@ -276,6 +281,12 @@ class PostgresEngine(Engine):
         from persistor.engines.postgres.journals import read_foreign_journal
 
         return read_foreign_journal(self.conn, self.schema)
+
+    def connection_lost(self, exc: BaseException) -> Exception | None:
+        # Our own errors already say what happened (e.g. a COMMIT whose fate is unknown).
+        if self.conn.broken and not isinstance(exc, PersistorError):
+            return lost_connection(exc)
+        return None
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         from persistor.engines.postgres.parse import syntax_problems
