@@ -193,9 +193,7 @@ def run_all(
         _run_wave(action, base, wave, parallel, stop_on_failure, progress, outcomes)
         if any(o.state == "failed" for o in outcomes.values()) and stop_on_failure:
             break
-    return FleetResult(
-        command, tuple(outcomes.get(t.name) or _skipped(base, t) for t in targets)
-    )
+    return FleetResult(command, tuple(outcomes.get(t.name) or _skipped(base, t) for t in targets))
 
 
 def _with_default_url(settings: Settings, targets: Sequence[Target]) -> Settings:
