@@ -151,7 +151,11 @@ def worst_exit_code(codes: Sequence[int]) -> int:
 
     def rank(code: int) -> int:
         # a code not in the order yet counts as worse than every known one
-        return EXIT_CODE_SEVERITY.index(code) if code in EXIT_CODE_SEVERITY else len(EXIT_CODE_SEVERITY)
+        return (
+            EXIT_CODE_SEVERITY.index(code)
+            if code in EXIT_CODE_SEVERITY
+            else len(EXIT_CODE_SEVERITY)
+        )
 
     return max(codes, key=rank, default=0)
 
