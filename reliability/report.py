@@ -278,11 +278,11 @@ def write_doc(res: dict[str, Any], path: Path) -> None:
     findings = Path(__file__).with_name("FINDINGS.md")
     body = findings.read_text() if findings.exists() else "(none)"
     text = text.replace("FINDINGS_PLACEHOLDER", body.strip())
-    # The bad-input catalogue is written by hand, not measured: appended as is.
     # Written by their own scripts (reliability/failover.py, bench/fleet.py): kept as is.
     for part in ("FAILOVER.md", "FLEET.md"):
         if Path(__file__).with_name(part).exists():
             text += "\n" + Path(__file__).with_name(part).read_text().strip() + "\n"
+    # The bad-input catalogue is written by hand, not measured: appended as is.
     catalogue = Path(__file__).with_name("BAD_INPUT.md")
     if catalogue.exists():
         text += "\n" + catalogue.read_text().strip()
