@@ -137,6 +137,8 @@ def targets_from_file(path: Path) -> tuple[Target, ...]:
 
 
 def _default_name(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :].split("?", 1)[0]
     rest = url.split("://", 1)[-1].split("?", 1)[0]
     netloc, slash, path = rest.partition("/")
     return netloc.rpartition("@")[2] + slash + path

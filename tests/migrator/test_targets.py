@@ -185,7 +185,7 @@ def test_targets_file_names_default_to_host_database_and_schema(tmp_path: Path) 
         "postgresql://app:secret@h1:5432,h2:5432/db?target_session_attrs=read-write",
         "s",
     )
-    assert b.name == "/x.db" and b.url == "sqlite:///x.db"
+    assert b.name == "x.db" and b.url == "sqlite:///x.db"
 
 
 def test_worst_exit_code_follows_the_documented_order() -> None:

@@ -20,6 +20,7 @@ from persistor.cli.options import CliState
 
 if TYPE_CHECKING:
     from persistor.fleet import FleetResult, ProgressCallback, TargetEvent, TargetResult
+    from persistor.results import Event
 
 C = TypeVar("C", bound=click.Command)
 _KEY = "persistor.fleet"
@@ -159,27 +160,36 @@ def _progress(opts: CliState) -> Iterator[ProgressCallback]:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console, transient=True,  # the summary on stdout replaces it
     ) as bar:  # fmt: skip
         tasks: dict[str, Any] = {}
+        finished: list[Any] = []  # hidden oldest first once the lines outgrow the terminal
 
         def show(e: TargetEvent) -> None:
             if e.kind == "started":
                 tasks[e.target] = bar.add_task(f"{e.target}: connecting", total=None)
             elif e.kind == "event" and e.event is not None:
-                ev = e.event
-                text = ev.message if ev.kind == "wait" else f"{ev.message} ({ev.done}/{ev.total})"
-                bar.update(tasks[e.target], description=f"{e.target}: {text}")
+                bar.update(tasks[e.target], description=f"{e.target}: {_event_text(e.event)}")
             elif e.outcome is not None:
-                bar.update(
-                    tasks[e.target], description=f"{e.target}: {_summary(e.outcome)}", total=1,
-                    completed=1,
-                )  # fmt: skip
-                bar.stop_task(tasks[e.target])
+                task = tasks[e.target]
+                bar.update(task, description=f"{e.target}: {_summary(e.outcome)}", total=1)
+                bar.update(task, completed=1)
+                finished.append(task)
+                while finished and sum(t.visible for t in bar.tasks) > console.height - 2:
+                    bar.update(finished.pop(0), visible=False)
 
         yield show
+
+
+def _event_text(event: Event) -> str:
+    if event.kind == "start":
+        return f"applying {event.message} ({event.done + 1}/{event.total})"
+    if event.kind == "applied":
+        return f"applied {event.message} ({event.done}/{event.total})"
+    return event.message
 
 
 def _plain_lines(e: TargetEvent) -> None:
