@@ -65,5 +65,6 @@ def test_a_failover_mid_migrate_leaves_nothing_half_done_and_the_rerun_completes
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~6-16 s a round on 2 shared cores
 def test_twenty_failovers_mid_migrate(cluster: Cluster, scripts: Path) -> None:
     _rounds(cluster, scripts, 20, seed=12, prefix="long")
