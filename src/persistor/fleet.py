@@ -5,8 +5,10 @@ replaced, on a thread of its own: its own connection, lock and history, so
 targets never wait for each other and a rerun does only what is not up to
 date. The API is safe to call from threads: each call opens its own engine
 (one psycopg connection; table lock mode adds its heartbeat's), logging is
-thread-safe, and the embedded server, the one process-wide thing, is started
-once here before any thread runs.
+thread-safe, the lazy imports inside the API are serialised by Python's
+import lock, module state is constants only (plus functools caches, safe to
+share), and the embedded server, the one process-wide thing, is started once
+here before any thread runs.
 
     from persistor.fleet import migrate_all, targets_from_file
     result = migrate_all(settings, targets_from_file(Path("targets.txt")), parallel=8)
