@@ -284,6 +284,10 @@ def write_doc(res: dict[str, Any], path: Path) -> None:
         from reliability.live_traffic import insert_section
 
         text = insert_section(text, live.read_text())
+    # Written by their own scripts (reliability/failover.py, bench/fleet.py): kept as is.
+    for part in ("FAILOVER.md", "FLEET.md"):
+        if Path(__file__).with_name(part).exists():
+            text += "\n" + Path(__file__).with_name(part).read_text().strip() + "\n"
     # The bad-input catalogue is written by hand, not measured: appended as is.
     catalogue = Path(__file__).with_name("BAD_INPUT.md")
     if catalogue.exists():

@@ -154,3 +154,33 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, PersistorError):
         return exc.exit_code
     return 1
+
+
+# How bad each exit code is when many targets ran (ascending); see worst_exit_code.
+# Findings that changed nothing (7 pending, 8 drift) are mildest, then failures
+# that changed nothing (5 validation, 6 lock), then 3 (a lost connection: the
+# outcome may be unknown, run again), 4 (a script failed: needs a fix), 1 (a
+# missing privilege or a bug), and 2 (bad configuration) as the worst.
+EXIT_CODE_SEVERITY: tuple[int, ...] = (0, 7, 8, 5, 6, 3, 4, 1, 2)
+
+
+def worst_exit_code(codes: Sequence[int]) -> int:
+    """Return the exit code of a run over many targets: the worst of theirs (0 for none)."""
+
+    def rank(code: int) -> int:
+        # a code not in the order yet counts as worse than every known one
+        return (
+            EXIT_CODE_SEVERITY.index(code)
+            if code in EXIT_CODE_SEVERITY
+            else len(EXIT_CODE_SEVERITY)
+        )
+
+    return max(codes, key=rank, default=0)
+
+
+class TargetsFailed(PersistorError):
+    """Some targets of a run over many failed; the exit code is the worst of theirs."""
+
+    def __init__(self, message: str, codes: Sequence[int]) -> None:
+        super().__init__(message)
+        self.exit_code = worst_exit_code(codes)

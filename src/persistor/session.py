@@ -121,6 +121,13 @@ def open_session(
             "" if engine.exists else " (the database file does not exist yet)",
         )
         yield Session(settings, engine, info, _logging_events(on_event or _ignore))
+    except Exception as exc:
+        # A driver error from losing the server (crash, failover) at any step
+        # (lock, history, statement) is exit 3 with "run again", not a bug.
+        lost = engine.connection_lost(exc)
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         engine.close()
         log.debug("closed the connection")

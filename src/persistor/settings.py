@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from persistor.errors import UsageError
-from persistor.settings_table import BY_KEY, PLACEHOLDER_PREFIX, TABLE, Setting, default_of
+from persistor.setting_values import Target
+from persistor.settings_table import (
+    BY_KEY,
+    PLACEHOLDER_PREFIX,
+    TABLE,
+    Setting,
+    default_of,
+)
 from persistor.urls import mask_url
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class Settings:
     dump_file: Path | None = default_of("dump_file")  # noqa: RUF009 -- rewritten by migrate
     embedded_dir: Path | None = default_of("embedded_dir")  # noqa: RUF009 -- read once, on purpose
     lint: Mapping[str, tuple[str, ...]] = default_of("lint")  # `[lint]`: disable, error
+    targets: tuple[Target, ...] = default_of("targets")  # [[targets]]: see persistor.fleet
     config_file: Path | None = None
 
 
@@ -81,9 +89,10 @@ def _read_config(path: Path | None, cwd: Path) -> tuple[dict[str, Any], Path | N
         data = section
     _check_keys(data, str(found))
     url = data.get("url")
-    if isinstance(url, str) and mask_url(url) != url:
+    urls = [url, *(t.get("url") for t in data.get("targets", []) if isinstance(t, dict))]
+    if any(isinstance(u, str) and mask_url(u) != u for u in urls):
         raise UsageError(
-            f"{found}: the url holds a password; keep passwords out of files in the repository "
+            f"{found}: a url holds a password; keep passwords out of files in the repository "
             "(use PERSISTOR_URL, PGPASSWORD or ~/.pgpass)"
         )
     log.debug("reading settings from %s", found)

@@ -7,12 +7,29 @@ heavy: `persistor --help` builds its options from it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-LOCK_MODES = ("session", "table")
+from persistor.setting_values import (
+    LOCK_MODES,
+    read_bool,
+    read_count,
+    read_delay,
+    read_file,
+    read_lease,
+    read_lint,
+    read_lock_mode,
+    read_milliseconds,
+    read_path,
+    read_paths,
+    read_placeholders,
+    read_seconds,
+    read_targets,
+    read_text,
+    read_whole_seconds,
+)
+
 PLACEHOLDER_PREFIX = "PERSISTOR_PLACEHOLDERS_"
 
 
@@ -34,140 +51,6 @@ class Setting(NamedTuple):
     command: str | None = None  # the one command that takes the flag; None: every command
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    return value
-
-
-def _paths(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str | Path) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(p, str | Path) for p in items):
-        raise ValueError("must be a folder or a list of folders")
-    return tuple(str(p).strip() for p in items)
-
-
-def _path(value: Any) -> str:
-    if not isinstance(value, str | Path):
-        raise ValueError("must be a folder")
-    return str(value).strip()
-
-
-def _seconds(value: Any) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number of seconds") from None
-    if not number >= 0:  # also refuses NaN
-        raise ValueError("must not be negative")
-    return number
-
-
-def _whole_seconds(value: Any) -> int:
-    return int(_seconds(value))
-
-
-def _file(value: Any) -> str:
-    if not isinstance(value, str | Path) or not str(value).strip():
-        raise ValueError("must be a file path")
-    return str(value).strip()
-
-
-def _whole(value: Any, low: int, high: int, problem: str) -> int:
-    """Read a whole number in [low, high]; `problem` says what is wanted when it is not one."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(problem)
-    try:
-        number = int(value) if isinstance(value, int | float) else int(str(value).strip())
-    except ValueError:
-        raise ValueError(problem) from None
-    if not low <= number <= high:
-        raise ValueError(f"must be between {low} and {high}")
-    return number
-
-
-def _milliseconds(value: Any) -> int:
-    # PostgreSQL's largest timeout is 2^31 - 1 ms.
-    return _whole(value, 0, 2_147_483_647, "must be a whole number of milliseconds (0 = off)")
-
-
-def _count(value: Any) -> int:
-    return _whole(value, 0, 1000, "must be a whole number (0 = no retry)")
-
-
-def _delay(value: Any) -> float:
-    delay = _seconds(value)
-    if delay == math.inf:
-        raise ValueError("must be a finite number of seconds")
-    return delay
-
-
-def _lease(value: Any) -> float:
-    lease = _seconds(value)
-    # The heartbeat renews it every third; under a second that races the renewal itself.
-    if not 1 <= lease < math.inf:
-        raise ValueError("must be at least 1 second")
-    return lease
-
-
-def _lock_mode(value: Any) -> str:
-    text = str(value).strip().lower()
-    if text not in LOCK_MODES:
-        raise ValueError(f"must be one of {', '.join(LOCK_MODES)}")
-    return text
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _placeholders(value: Any) -> dict[str, str]:
-    """Read a mapping (config file, API) or NAME=VALUE items (command line)."""
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise ValueError("must be a table of names and values")
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, text = str(item).partition("=")
-        if not sep or not name:
-            raise ValueError(f"must be NAME=VALUE ({item!r} is not)")
-        out[name] = text
-    return out
-
-
-def _lint(value: Any) -> dict[str, tuple[str, ...]]:
-    """Read the `[lint]` table: `disable` and `error`, each a list of rule ids."""
-    from persistor.lint.catalog import known_rules_text, unknown_rules  # only with a [lint] table
-
-    if not isinstance(value, Mapping):
-        raise ValueError("must be a table with disable = [...] and error = [...]")
-    extra = sorted(set(value) - {"disable", "error"})
-    if extra:
-        raise ValueError(f"has unknown key(s) {', '.join(extra)} (known: disable, error)")
-    out: dict[str, tuple[str, ...]] = {}
-    for key, ids in value.items():
-        if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
-            raise ValueError(f"{key} must be a list of rule ids")
-        unknown = unknown_rules(tuple(ids))
-        if unknown:
-            raise ValueError(
-                f"{key} names unknown rule(s) {', '.join(unknown)} (known: {known_rules_text()})"
-            )
-        out[key] = tuple(ids)
-    return out
-
-
 def _packaged_migrations() -> tuple[Path, ...]:
     from persistor.ecliptix_app import PACKAGED_MIGRATIONS  # finds a package: only on use
 
@@ -178,7 +61,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "url",
         "database URL",
-        _text,
+        read_text,
         "Database URL: postgresql://user@host:port/db or sqlite:///file.db",
         "embedded PostgreSQL",
         flags=("--url",),
@@ -188,7 +71,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "locations",
         "migration folders",
-        _paths,
+        read_paths,
         "Directory of migrations; repeatable",
         "the packaged Ecliptix migrations",
         factory=_packaged_migrations,
@@ -201,7 +84,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "schema",
         "schema",
-        _text,
+        read_text,
         "Target schema for scripts and the history table",
         "public (SQLite: main)",
         flags=("--schema",),
@@ -211,7 +94,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "history_table",
         "history table",
-        _text,
+        read_text,
         "History table name",
         "schema_history",
         default="schema_history",
@@ -222,7 +105,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "placeholders",
         "placeholders",
-        _placeholders,
+        read_placeholders,
         "Value for ${NAME} in scripts; repeatable",
         "none",
         factory=dict,
@@ -234,7 +117,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_timeout",
         "lock timeout (s)",
-        _seconds,
+        read_seconds,
         "How long to wait for another migrator's lock before exiting 6",
         "300",
         default=300.0,
@@ -245,7 +128,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_timeout_ms",
         "statement lock timeout (ms)",
-        _milliseconds,
+        read_milliseconds,
         "PostgreSQL: how long each migration statement may wait for a table or row lock "
         "before it gives up and is retried (lock_timeout; 0 = wait for ever)",
         "2000",
@@ -257,7 +140,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "statement_timeout_ms",
         "statement timeout (ms)",
-        _milliseconds,
+        read_milliseconds,
         "PostgreSQL: how long each migration statement may run before it is cancelled "
         "(statement_timeout; 0 = no limit)",
         "off",
@@ -269,7 +152,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_retries",
         "retries after a lock timeout",
-        _count,
+        read_count,
         "How many times a script (a no-transaction script: its statement) that hit the "
         "statement lock timeout is tried again",
         "10",
@@ -282,7 +165,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_retry_max_delay_s",
         "longest pause between retries (s)",
-        _delay,
+        read_delay,
         "Cap of the pause before a retry (exponential backoff with full jitter)",
         "60",
         default=60.0,
@@ -294,7 +177,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_mode",
         "lock mode",
-        _lock_mode,
+        read_lock_mode,
         "PostgreSQL lock: 'session' advisory lock, or 'table' for PgBouncer transaction pooling",
         "session",
         default="session",
@@ -305,7 +188,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lock_lease",
         "lock lease (s), table mode",
-        _lease,
+        read_lease,
         "With --lock-mode table: how long the lock outlives a killed migrator "
         "(renewed every third of it)",
         "30",
@@ -317,7 +200,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "connect_timeout",
         "connect timeout (s)",
-        _whole_seconds,
+        read_whole_seconds,
         "How long to wait for the database server to answer",
         "10",
         default=10,
@@ -325,7 +208,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "out_of_order",
         "apply out of order",
-        _bool,
+        read_bool,
         "Also apply pending versions lower than the highest applied one",
         "off",
         default=False,
@@ -335,7 +218,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "clean_enabled",
         "allow `clean`",
-        _bool,
+        read_bool,
         "Allow `clean` to drop every object in the schema",
         "off",
         default=False,
@@ -344,7 +227,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "dump_file",
         "schema dump file",
-        _file,
+        read_file,
         "File every successful migrate rewrites with the schema's structure (`persistor dump`)",
         "none",
         env=("PERSISTOR_DUMP_FILE",),
@@ -353,7 +236,7 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "embedded_dir",
         "embedded server data",
-        _path,
+        read_path,
         "Data directory of the embedded PostgreSQL used when no URL is configured",
         "/var/lib/persistor/postgres as root, else ~/.local/share/persistor/postgres",
         env=("PERSISTOR_EMBEDDED_DIR",),
@@ -362,10 +245,18 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "lint",
         "lint rules",
-        _lint,
+        read_lint,
         "Lint rules turned off (disable) and warnings raised to errors (error)",
         "every rule on, at its own severity",
         factory=dict,
+    ),
+    Setting(
+        "targets",
+        "many targets",
+        read_targets,
+        "Databases and schemas that migrate, status and validate run on together",
+        "one: the url",
+        default=(),
     ),
 )
 

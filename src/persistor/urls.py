@@ -51,3 +51,42 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise ValueError("the SQLite URL names no file: use sqlite:///path/to/file.db")
     return path
+
+
+def url_problem(url: str) -> str | None:
+    """Return what is wrong with the form of a database URL, or None; connects to nothing.
+
+    PostgreSQL URLs may name several hosts (`postgresql://h1:5432,h2:5432/db`), as
+    libpq does for failover; each port must be a number.
+    """
+    scheme = scheme_of(url)
+    if scheme == "sqlite":
+        try:
+            sqlite_path(url)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if scheme not in POSTGRES_SCHEMES:
+        return "the scheme must be postgresql://, postgres:// or sqlite:///"
+    if any(c.isspace() for c in url):
+        return "it holds a space; percent-encode it (%20)"
+    rest = url.split("://", 1)[1]
+    netloc, _, tail = rest.partition("/")
+    hosts = netloc.rpartition("@")[2]
+    for entry in hosts.split(",") if hosts else []:
+        port = _port_of(entry)
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            return f"host {entry!r} has no valid port (give a number from 1 to 65535)"
+    query = tail.partition("?")[2]
+    for item in query.split("&") if query else []:
+        if "=" not in item:
+            return f"the parameter {item!r} is not NAME=VALUE"
+    return None
+
+
+def _port_of(host: str) -> str | None:
+    """Return the port text of `host:port` or `[v6 address]:port`, None when there is none."""
+    if host.startswith("["):
+        after = host.partition("]")[2]
+        return after[1:] if after.startswith(":") else None
+    return host.partition(":")[2] if ":" in host else None

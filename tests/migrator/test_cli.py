@@ -132,6 +132,7 @@ def test_the_package_exports_its_api_once_and_lazily() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # --version loads the command line and the settings table, not the API or a driver.
     assert proc.stdout.splitlines()[-1] == (
-        "0 ['persistor', 'persistor.cli', 'persistor.cli.inspect', 'persistor.cli.main', "
-        "'persistor.cli.options', 'persistor.errors', 'persistor.settings_table']"
+        "0 ['persistor', 'persistor.cli', 'persistor.cli.fleet', 'persistor.cli.inspect', "
+        "'persistor.cli.main', 'persistor.cli.options', 'persistor.errors', "
+        "'persistor.setting_values', 'persistor.settings_table']"
     )

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
+from persistor.cli.fleet import fleet_options, run_if_wanted
 from persistor.cli.inspect import register as register_inspect
 from persistor.cli.options import CliState, command_options, common_options, state
 from persistor.errors import PersistorError, UsageError, exit_code_for
@@ -58,6 +59,7 @@ def cli() -> None:
 
 @common_options
 @command_options
+@fleet_options
 @cli.command()
 @click.option("--target", metavar="VERSION", help="Stop after this version.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the exact SQL; change nothing.")
@@ -72,6 +74,9 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
     from persistor.cli import render
 
     opts = state()
+    many = dict(target=target, dry_run=dry_run, single_transaction=single_transaction)
+    if run_if_wanted("migrate", opts, **many):
+        return
     with render.progress(opts) as on_event:
         result = api.migrate(
             opts.settings(),
@@ -84,6 +89,7 @@ def migrate(target: str | None, dry_run: bool, single_transaction: bool) -> None
 
 
 @common_options
+@fleet_options
 @cli.command()
 @click.option(
     "--exit-code",
@@ -96,6 +102,8 @@ def status(exit_code: bool) -> None:
     from persistor.cli import render
 
     opts = state()
+    if run_if_wanted("status", opts):
+        return
     result = api.status(opts.settings(), on_event=render.event_printer(opts))
     _show(result, render.status)
     if exit_code:
@@ -113,6 +121,7 @@ cli.add_command(
 
 
 @common_options
+@fleet_options
 @cli.command()
 @click.option("--strict", is_flag=True, help="Fail on lint findings in pending scripts too.")
 @click.option(
@@ -126,6 +135,8 @@ def validate(strict: bool, offline: bool) -> None:
     from persistor.cli import render
 
     opts = state()
+    if run_if_wanted("validate", opts):
+        return
     result = api.validate(
         opts.settings(), strict=strict, offline=offline, on_event=render.event_printer(opts)
     )

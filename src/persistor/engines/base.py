@@ -314,3 +314,7 @@ class Engine(abc.ABC):
     def scratch_database(self) -> AbstractContextManager[str]:
         """Create an empty database beside this one; yield its URL; drop it on the way out."""
         raise UsageError(f"drift is PostgreSQL-only: {self.name} has no scratch database")
+
+    def connection_lost(self, exc: BaseException) -> Exception | None:
+        """Return the error to raise when exc came from losing the server (crash, failover)."""
+        return None

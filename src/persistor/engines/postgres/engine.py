@@ -41,6 +41,7 @@ from persistor.engines.postgres.lock import (
 from persistor.engines.postgres.transaction import (
     Outbox,
     PgTransaction,
+    lost_connection,
     set_search_path,
     timeout_settings,
 )
@@ -335,6 +336,12 @@ class PostgresEngine(Engine):
         from persistor.engines.postgres.journals import read_foreign_table
 
         return read_foreign_table(self.conn, self.schema, found)
+
+    def connection_lost(self, exc: BaseException) -> Exception | None:
+        # Our own errors already say what happened (e.g. a COMMIT whose fate is unknown).
+        if self.conn.broken and not isinstance(exc, PersistorError):
+            return lost_connection(exc)
+        return None
 
     def syntax_problems(self, text: str) -> list[tuple[int, str]]:
         from persistor.engines.postgres.parse import syntax_problems

@@ -80,9 +80,25 @@ class Outbox:
         try:
             self.send(statement)
         except psycopg.Error as exc:
+            if self.conn.broken:  # the server went away: not the script's fault
+                raise lost_connection(exc) from None
             if fence is not None and not fence.still_held():
                 raise fence.lost() from None
             raise statement_failed(exc, offset) from None
+
+
+def lost_connection(exc: BaseException) -> ConnectError:
+    """Return the error for a connection lost mid-run (server crash, failover): exit 3.
+
+    The scripts of this run commit without waiting for their WAL (see
+    engine._one_flush_at_end), so after a failover the new primary may lack
+    some of them: claim nothing, and let the next run apply what is missing.
+    """
+    return ConnectError(
+        f"lost the connection to the database: {first_line(str(exc))}. The outcome is unknown, "
+        "run again: `persistor migrate` applies only what the database (after a failover, the "
+        "new primary) does not hold yet; `persistor status` shows where it stands"
+    )
 
 
 def timeout_settings(
