@@ -31,15 +31,19 @@ def git_repo(root: Path) -> Path:
     return root
 
 
-def test_validate_hook_passes_then_stops_bad_migrations(tmp_path: Path) -> None:
-    project = git_repo(tmp_path / "project")
-    env = clean_env(
+def hook_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for pre-commit: its own home; the hook gets persistor from this repository
+    (what the hook installs) and its dependencies from ours, so no download is needed."""
+    return clean_env(
         PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
-        # The hook's environment gets persistor from this repository (what the hook
-        # installs) and its dependencies from ours, so no download is needed.
         PIP_NO_DEPS="1",
         PYTHONPATH=sysconfig.get_paths()["purelib"],
     )
+
+
+def test_validate_hook_passes_then_stops_bad_migrations(tmp_path: Path) -> None:
+    project = git_repo(tmp_path / "project")
+    env = hook_env(tmp_path)
     pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "persistor-validate"]
     good = run([*pre_commit, "--all-files"], project, env, timeout=300)
     assert good.code == 0, good.out
@@ -59,11 +63,7 @@ def test_validate_hook_passes_then_stops_bad_migrations(tmp_path: Path) -> None:
 
 def test_lint_hook_stops_a_blocking_index_on_an_existing_table(tmp_path: Path) -> None:
     project = git_repo(tmp_path / "project")
-    env = clean_env(
-        PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
-        PIP_NO_DEPS="1",
-        PYTHONPATH=sysconfig.get_paths()["purelib"],
-    )
+    env = hook_env(tmp_path)
     pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "persistor-lint"]
     good = run([*pre_commit, "--all-files"], project, env, timeout=300)
     assert good.code == 0, good.out

@@ -275,12 +275,7 @@ def _run_outside_transaction(
         engine.record_progress(rank, progress_checksum(script.statements, index + 1))
     for hook in hooks[1]:
         execute_statements(engine.execute, hook)
-    elapsed = _ms_since(started)
-    with engine.transaction() as tx:
-        tx.delete_history([rank])
-        tx.insert_history(_row(script, rank, elapsed, True))
-        tx.commit()
-    return elapsed
+    return _replace_failed_row(engine, script, rank, _ms_since(started))
 
 
 def _run_python(
@@ -315,7 +310,11 @@ def _run_python(
         tx.insert_history(_row(script, rank, 0, False))
         tx.commit()
     python.call(engine.connection())
-    elapsed = _ms_since(started)
+    return _replace_failed_row(engine, script, rank, _ms_since(started))
+
+
+def _replace_failed_row(engine: Engine, script: PreparedScript, rank: int, elapsed: int) -> int:
+    """Swap the failed row written before an out-of-transaction run for its success row."""
     with engine.transaction() as tx:
         tx.delete_history([rank])
         tx.insert_history(_row(script, rank, elapsed, True))
