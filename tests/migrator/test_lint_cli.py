@@ -183,3 +183,27 @@ def test_a_no_op_migrate_imports_neither_lint_nor_the_parser(
     )
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert proc.stdout.split("\n")[-2] == "0 []", proc.stdout + proc.stderr  # W2 stays as fast
+
+
+def test_scripts_of_functions_and_data_are_not_parsed_but_ddl_still_is(
+    cli: Any, pg_url: str, migrations: Path
+) -> None:
+    """No rule looks at functions or data changes: migrate does not load the parser for them."""
+    write(migrations, "V1__t.sql", BASE)
+    assert cli("migrate", "--url", pg_url, "--location", str(migrations), "-q").code == 0
+    write(
+        migrations,
+        "V2__fn.sql",
+        "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+        "INSERT INTO t (id) VALUES (1);\n",
+    )
+    args = ["migrate", "--url", pg_url, "--location", str(migrations), "-q"]
+    code = (
+        "import sys; from persistor.cli.main import main; code = main(sys.argv[1:]); "
+        "print(code, sorted(m for m in sys.modules if m == 'pglast'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert proc.stdout.split("\n")[-2] == "0 []", proc.stdout + proc.stderr
+    write(migrations, "V3__idx.sql", "CREATE INDEX ix_t_id ON t (id);\n")
+    result = cli("migrate", "--url", pg_url, "--location", str(migrations))
+    assert result.code == 0 and "index-not-concurrent" in result.err

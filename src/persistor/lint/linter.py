@@ -17,6 +17,7 @@ from persistor.errors import Problem, UsageError, ValidationError
 from persistor.lint.catalog import REPEATABLE_RULES, RULES
 from persistor.lint.findings import Finding, LintResult
 from persistor.lint.ignores import read_ignores
+from persistor.lint.prefilter import cannot_be_flagged
 from persistor.lint.rules import FileContext, check
 from persistor.lint.tree import ParseFailure, parse
 from persistor.results import Event
@@ -135,6 +136,8 @@ def lint_planned(
     for item in scripts:
         if item.source.problems:
             continue  # the planner reports them
+        if cannot_be_flagged(item.source.text):
+            continue  # functions, views, data changes: no rule looks at them
         repeatable = item.file.kind is ScriptKind.REPEATABLE
         result = lint_script(_shown(item.file.path, cwd), item.source, repeatable, options)
         findings += result.findings
