@@ -64,7 +64,21 @@ class Node:
     def start(self) -> None:
         opts = f"-p {self.port} -k {self.cluster.base}"
         log = self.cluster.base / f"{self.dir.name}.log"
-        self.cluster.run("pg_ctl", "-D", str(self.dir), "-w", "-l", str(log), "-o", opts, "start")
+        # Seen once in CI: the old primary, rebuilt as standby right after its
+        # SIGKILL, failed to start; try again before giving up, and say why.
+        for attempt in range(3):
+            try:
+                self.cluster.run(
+                    "pg_ctl", "-D", str(self.dir), "-w", "-l", str(log), "-o", opts, "start"
+                )  # fmt: skip
+                return
+            except subprocess.CalledProcessError as exc:
+                if attempt == 2:
+                    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                    raise RuntimeError(
+                        f"pg_ctl start of {self.dir} failed: {exc.stderr or exc.stdout}\n{tail}"
+                    ) from None
+                time.sleep(2)
 
     def kill(self) -> None:
         """SIGKILL the postmaster and all its children at once, as a crashed machine would."""
