@@ -152,6 +152,7 @@ class AttackerSession(Session):
     """An attacker's session against one target: guesses codes and tries to take over."""
 
     target: Target
+    unverified: tuple[uuid.UUID, int] | None = None  # a registration flow of its own (flow, connection)
 
     def act(self) -> None:
         """Make one attack move: mostly guessing, sometimes a takeover attempt."""
@@ -194,6 +195,8 @@ class AttackerSession(Session):
         purpose = self.rng.choice(_GUESS_PURPOSES)
         _, flow = _fresh_flow(self, self.target, purpose)
         if flow is not None and flow.unique_identifier is not None:
+            if purpose is FlowPurpose.REGISTRATION:
+                self.unverified = (flow.unique_identifier, flow.connect_id or 1)
             self._issue_and_guess(flow.unique_identifier, 3)
 
     def _takeover(self, kind: str, succeeded: bool) -> None:
@@ -232,9 +235,13 @@ class AttackerSession(Session):
     def membership_from_unverified_flow(self) -> None:
         """Try to become a member of the victim's number from a flow nobody verified."""
         _, flow = _fresh_flow(self, self.target, FlowPurpose.REGISTRATION)
-        if flow is None or flow.unique_identifier is None:
+        if flow is not None and flow.unique_identifier is not None:
+            self.unverified = (flow.unique_identifier, flow.connect_id or 1)
+        # Refused a new flow (the number's budgets), an attacker reuses one it
+        # already holds: its guesses failed, so nobody verified it.
+        if self.unverified is None:
             return
-        flow_id, connection = flow.unique_identifier, flow.connect_id or 1
+        flow_id, connection = self.unverified
         made = self.call(
             "create_membership",
             lambda: self.client.create_membership(
