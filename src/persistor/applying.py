@@ -71,26 +71,8 @@ def plan_and_prepare(
     goal: Version | None,
     out_of_order: bool,
     single_transaction: bool,
-) -> tuple[Plan, list[PreparedScript], tuple[Finding, ...]]:
-    """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
-    plan, prepared = _plan_only(
-        s, discovery, sources, history, goal, out_of_order, single_transaction
-    )
-    lint = lint_pending(s, plan)
-    if lint is not None and lint.problems:  # a bad ignore comment: fix it before anything runs
-        raise ValidationError(list(lint.problems))
-    return plan, prepared, lint.findings if lint else ()
-
-
-def _plan_only(
-    s: Session,
-    discovery: Discovery,
-    sources: dict[str, ExpandedScript],
-    history: list[HistoryRow],
-    goal: Version | None,
-    out_of_order: bool,
-    single_transaction: bool,
 ) -> tuple[Plan, list[PreparedScript]]:
+    """Plan from the history and prepare what is to run; ValidationError if anything is wrong."""
     plan = planner.plan(discovery, sources, history, target=goal, out_of_order=out_of_order)
     prepared, problems = prepare_all(plan, s.engine.dialect, single_transaction)
     if plan.problems or problems:
@@ -159,11 +141,14 @@ def dry_run(
     """Plan without the lock and return the SQL that would run; change nothing."""
     history = s.engine.read_history()
     refuse_over_foreign(s.engine, "migrate", history)
-    plan, prepared, lint = plan_and_prepare(
+    plan, prepared = plan_and_prepare(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
+    lint = lint_pending(s, plan)
+    if lint is not None and lint.problems:  # a bad ignore comment: fix it before anything runs
+        raise ValidationError(list(lint.problems))
     planned = tuple(applied_script(p, 0, with_sql=True) for p in prepared)
-    return MigrateResult(s.database, planned, plan.current_version, dry_run=True, lint=lint)
+    return MigrateResult(s.database, planned, plan.current_version, dry_run=True, lint=lint.findings if lint else ())
 
 
 def apply_pending(
@@ -180,7 +165,7 @@ def apply_pending(
     refuse_over_foreign(s.engine, "migrate", history)  # an empty table left by an older run
     hooks = Callbacks.load(discovery, sources, s.engine.dialect)
     hooks.run(s.engine, "beforeValidate")
-    plan, prepared = _plan_only(
+    plan, prepared = plan_and_prepare(
         s, discovery, sources, history, goal, out_of_order, single_transaction
     )
     lint = LintBeside(s, plan)
